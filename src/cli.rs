@@ -1,0 +1,117 @@
+//! Command line: `serve` (what the Functions host runs), `demo`, `sandbox`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::Settings;
+use crate::startup::{Application, Overrides};
+use crate::telemetry;
+
+/// ContraForce ↔ HaloPSA bridge, an Azure Functions custom handler.
+#[derive(Debug, Parser)]
+#[command(name = "cf-halo-bridge", version, about)]
+pub struct Cli {
+    /// What to run (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve CfToHalo and HaloToCf on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (default 3000).
+    Serve,
+    /// End-to-end demo against the built-in sandbox: no Azure, Halo or ContraForce account needed.
+    Demo,
+    /// Run the fake Halo and fake ContraForce on fixed local ports for local runs.
+    Sandbox {
+        /// Port of the fake Halo.
+        #[arg(long, default_value_t = 7080)]
+        halo_port: u16,
+        /// Port of the fake ContraForce.
+        #[arg(long, default_value_t = 7090)]
+        cf_port: u16,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => runtime.block_on(serve()),
+        Command::Demo => runtime.block_on(crate::demo::run()),
+        Command::Sandbox { halo_port, cf_port } => {
+            runtime.block_on(crate::demo::sandbox(halo_port, cf_port))
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            // One line, no backtrace: this is what the Functions host shows in its log.
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    for name in &settings.unresolved_key_vault_refs {
+        tracing::error!(setting = %name, "unresolved Key Vault reference: the platform could not read this secret");
+    }
+    for (function, missing) in [
+        ("CfToHalo", settings.cf_to_halo.as_ref().err()),
+        ("HaloToCf", settings.halo_to_cf.as_ref().err()),
+    ] {
+        match missing {
+            None => tracing::info!(function, "configured"),
+            Some(m) => tracing::warn!(function, missing = ?m, "not configured: answers 503"),
+        }
+    }
+    let app = match Application::build(&settings, Overrides::default()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(port = app.port(), "listening on 127.0.0.1");
+    let handle = app.handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        handle.stop(true).await;
+    });
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM (the host stops the handler with SIGTERM).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,132 @@
+//! The ContraForce API calls the bridge makes: incident comments and status (CONTRACT §4.3).
+
+use base64::Engine as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use crate::http::{self, Deadline, System, UpstreamError};
+use crate::settings::HaloToCfSettings;
+
+/// Everything but the unreserved characters `A–Z a–z 0–9 - . _ ~` is encoded in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes one path segment (`a|b` → `a%7Cb`, `/` → `%2F`).
+pub fn encode_segment(segment: &str) -> String {
+    utf8_percent_encode(segment, SEGMENT).to_string()
+}
+
+/// The fields of a close (`PUT …/status`).
+#[derive(Debug, Clone)]
+pub struct Close<'a> {
+    /// The comment shown on the incident.
+    pub comment: &'a str,
+    /// `classification`.
+    pub classification: &'a str,
+    /// `classificationReason`.
+    pub reason: &'a str,
+}
+
+/// Service-account client for one workspace.
+pub struct ContraForceClient {
+    incidents_url: String,
+    authorization: HeaderValue,
+    http: reqwest::Client,
+}
+
+impl ContraForceClient {
+    /// A client for the configured workspace.
+    pub fn new(settings: &HaloToCfSettings, http: reqwest::Client) -> Self {
+        let credentials = format!(
+            "{}:{}",
+            settings.cf_client_id,
+            settings.cf_client_secret.expose_secret()
+        );
+        let mut authorization = HeaderValue::from_str(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        ))
+        .expect("base64 is a valid header value");
+        authorization.set_sensitive(true);
+        Self {
+            incidents_url: format!(
+                "{}/workspaces/{}/incidents",
+                settings.cf_api_base_url,
+                encode_segment(&settings.cf_workspace_id)
+            ),
+            authorization,
+            http,
+        }
+    }
+
+    fn incident_url(&self, incident_id: &str, leaf: &str) -> String {
+        format!(
+            "{}/{}/{leaf}",
+            self.incidents_url,
+            encode_segment(incident_id)
+        )
+    }
+
+    /// Posts one comment on an incident.
+    pub async fn post_comment(
+        &self,
+        incident_id: &str,
+        source: &str,
+        content: &str,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let body = json!({ "incidentId": incident_id, "content": content, "source": source });
+        let request = self
+            .http
+            .post(self.incident_url(incident_id, "comments"))
+            .header(AUTHORIZATION, self.authorization.clone())
+            .json(&body);
+        http::send(System::ContraForce, request, deadline)
+            .await
+            .map(drop)
+    }
+
+    /// Closes an incident.
+    pub async fn close_incident(
+        &self,
+        incident_id: &str,
+        source: &str,
+        close: &Close<'_>,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let body = json!({
+            "incidentId": incident_id,
+            "source": source,
+            "status": "Closed",
+            "comment": close.comment,
+            "classification": close.classification,
+            "classificationReason": close.reason,
+        });
+        let request = self
+            .http
+            .put(self.incident_url(incident_id, "status"))
+            .header(AUTHORIZATION, self.authorization.clone())
+            .json(&body);
+        http::send(System::ContraForce, request, deadline)
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_segment;
+
+    #[test]
+    fn incident_ids_are_encoded_except_unreserved_characters() {
+        assert_eq!(encode_segment("a|b"), "a%7Cb");
+        assert_eq!(encode_segment("x/y?z#w"), "x%2Fy%3Fz%23w");
+        assert_eq!(encode_segment("Az09-._~"), "Az09-._~");
+        assert_eq!(encode_segment("é "), "%C3%A9%20");
+    }
+}

@@ -1,0 +1,3 @@
+//! ContraForce: the signed webhook we receive and the API we call.
+pub mod client;
+pub mod webhook;

@@ -1,0 +1,193 @@
+//! Every error answer of both functions, mapped to its status and JSON body in one place.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::http::{DEFAULT_RETRY_AFTER_SECS, System, UpstreamError, clamp_retry_after};
+use crate::state::StateError;
+
+/// An answer other than 200.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Body over `MAX_BODY_BYTES`.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// Required settings are missing.
+    #[error("not configured: {0:?}")]
+    NotConfigured(Vec<String>),
+    /// Secrets are still loading or their source is unreachable.
+    #[error("secrets unavailable")]
+    SecretsUnavailable,
+    /// ContraForce signature check failed.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// Halo webhook authentication failed.
+    #[error("invalid callback secret")]
+    InvalidCallbackSecret,
+    /// `X-CF-Event-Id` missing.
+    #[error("missing X-CF-Event-Id")]
+    MissingEventId,
+    /// The body is not what the contract expects.
+    #[error("malformed payload")]
+    Malformed {
+        /// The offending field, when one can be named.
+        detail: Option<String>,
+    },
+    /// `X-CF-Schema` disagrees with the body's `type`.
+    #[error("schema mismatch")]
+    SchemaMismatch,
+    /// Try again later (upstream or state store down, deadline, busy claim).
+    #[error("upstream unavailable (retry after {retry_after}s)")]
+    Unavailable {
+        /// Whole seconds for `Retry-After`.
+        retry_after: u64,
+    },
+    /// Halo refused the request for good.
+    #[error("halo rejected the request: {0}")]
+    HaloRejected(String),
+    /// ContraForce refused the request for good.
+    #[error("contraforce rejected the request: {0}")]
+    ContraForceRejected(String),
+}
+
+impl ApiError {
+    /// 503 with the usual wait.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            retry_after: DEFAULT_RETRY_AFTER_SECS,
+        }
+    }
+
+    /// The `Retry-After` of a 503, if this is one.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unavailable { retry_after } => Some(*retry_after),
+            Self::NotConfigured(_) | Self::SecretsUnavailable => Some(DEFAULT_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Unavailable { retry_after, .. } => Self::Unavailable {
+                retry_after: clamp_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS)),
+            },
+            // Halo's 401 is turned into Unavailable by the client; ContraForce's means bad credentials.
+            UpstreamError::Unauthorized {
+                system: System::Halo,
+                ..
+            } => Self::unavailable(),
+            UpstreamError::Unauthorized {
+                system: System::ContraForce,
+                detail,
+            } => Self::ContraForceRejected(detail),
+            UpstreamError::NotFound {
+                system: System::Halo,
+            } => Self::HaloRejected("not found".into()),
+            UpstreamError::NotFound {
+                system: System::ContraForce,
+            } => Self::ContraForceRejected("not found".into()),
+            UpstreamError::Rejected {
+                system: System::Halo,
+                detail,
+                ..
+            } => Self::HaloRejected(detail),
+            UpstreamError::Rejected {
+                system: System::ContraForce,
+                detail,
+                ..
+            } => Self::ContraForceRejected(detail),
+        }
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Busy { retry_after, .. } => Self::Unavailable {
+                retry_after: clamp_retry_after(retry_after),
+            },
+            StateError::Unavailable(_) => Self::unavailable(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotConfigured(_) | Self::SecretsUnavailable | Self::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::InvalidSignature | Self::InvalidCallbackSecret => StatusCode::UNAUTHORIZED,
+            Self::MissingEventId | Self::Malformed { .. } | Self::SchemaMismatch => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::HaloRejected(_) | Self::ContraForceRejected(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            Self::PayloadTooLarge => json!({"error": "payload too large"}),
+            Self::NotConfigured(missing) => json!({"error": "not configured", "missing": missing}),
+            Self::SecretsUnavailable => json!({"error": "secrets unavailable"}),
+            Self::InvalidSignature => json!({"error": "invalid signature"}),
+            Self::InvalidCallbackSecret => json!({"error": "invalid callback secret"}),
+            Self::MissingEventId => json!({"error": "missing X-CF-Event-Id"}),
+            Self::Malformed { detail: Some(d) } => {
+                json!({"error": "malformed payload", "detail": d})
+            }
+            Self::Malformed { detail: None } => json!({"error": "malformed payload"}),
+            Self::SchemaMismatch => json!({"error": "schema mismatch"}),
+            Self::Unavailable { .. } => json!({"error": "upstream unavailable"}),
+            Self::HaloRejected(d) => json!({"error": "halo rejected the request", "detail": d}),
+            Self::ContraForceRejected(d) => {
+                json!({"error": "contraforce rejected the request", "detail": d})
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after() {
+            response.insert_header(("Retry-After", secs.to_string()));
+        }
+        response.json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_failures_map_to_503_with_retry_after_or_502() {
+        let e: ApiError = UpstreamError::Unavailable {
+            system: System::Halo,
+            retry_after: Some(7),
+            reason: String::new(),
+        }
+        .into();
+        assert_eq!(e, ApiError::Unavailable { retry_after: 7 });
+        let e: ApiError = UpstreamError::unavailable(System::Halo, "x").into();
+        assert_eq!(e, ApiError::Unavailable { retry_after: 30 });
+        let e: ApiError = UpstreamError::Unavailable {
+            system: System::Halo,
+            retry_after: Some(0),
+            reason: String::new(),
+        }
+        .into();
+        assert_eq!(e, ApiError::Unavailable { retry_after: 1 });
+        let e: ApiError = UpstreamError::Rejected {
+            system: System::Halo,
+            status: 400,
+            detail: "bad".into(),
+        }
+        .into();
+        assert_eq!(e.status_code(), StatusCode::BAD_GATEWAY);
+        let r = ApiError::Unavailable { retry_after: 12 }.error_response();
+        assert_eq!(r.headers().get("retry-after").unwrap(), "12");
+        assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
+    }
+}

@@ -1,0 +1,116 @@
+//! `POST /api/CfToHalo` (CONTRACT §3.1).
+
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use serde_json::json;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+
+use super::{invocation_id, read_body, single_header};
+use crate::contraforce::webhook::{self, Envelope, EnvelopeError};
+use crate::error::ApiError;
+use crate::http::Deadline;
+use crate::startup::AppState;
+use crate::sync::cf_to_halo::CfOutcome;
+
+/// Verifies, parses and hands a ContraForce delivery to `sync::cf_to_halo`.
+pub async fn cf_to_halo(
+    req: HttpRequest,
+    payload: web::Payload,
+    app: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let span = tracing::info_span!("CfToHalo", invocation = %invocation_id(&req), event_id = Empty, ticket_id = Empty);
+    let started = Instant::now();
+    let result = handle(&req, payload, &app).instrument(span.clone()).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status_code(),
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::info!(status = status.as_u16(), elapsed_ms, "answered"),
+        Err(e) => tracing::warn!(status = status.as_u16(), elapsed_ms, error = %e, "answered"),
+    });
+    result
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    app: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(req, payload, app.max_body_bytes).await?;
+    let function = app
+        .cf_to_halo
+        .as_ref()
+        .map_err(|missing| ApiError::NotConfigured(missing.clone()))?;
+    let settings = function.settings();
+    let secrets: Vec<_> = [
+        Some(&settings.webhook_secret),
+        settings.webhook_secret_previous.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    webhook::verify(
+        single_header(req, "x-cf-signature"),
+        single_header(req, "x-cf-timestamp"),
+        &body,
+        &secrets,
+        app.clock.now_unix(),
+        settings.max_skew_seconds,
+    )
+    .map_err(|reason| {
+        tracing::debug!(%reason, "signature rejected");
+        ApiError::InvalidSignature
+    })?;
+
+    let event_id = single_header(req, "x-cf-event-id")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or(ApiError::MissingEventId)?;
+    tracing::Span::current().record("event_id", event_id);
+    let schema = single_header(req, "x-cf-schema").and_then(|v| std::str::from_utf8(v).ok());
+    let envelope = webhook::parse(&body, schema).map_err(|e| match e {
+        EnvelopeError::Malformed(field) => ApiError::Malformed {
+            detail: Some(field),
+        },
+        EnvelopeError::SchemaMismatch => ApiError::SchemaMismatch,
+    })?;
+    let (incident, body_is_test) = match envelope {
+        Envelope::Unhandled { event_type } => {
+            tracing::info!(%event_type, "event type not handled");
+            return Ok(
+                HttpResponse::Ok().json(json!({"status": "ignored", "reason": "unhandled schema"}))
+            );
+        }
+        Envelope::IncidentCreated { incident, is_test } => (incident, is_test),
+    };
+    let header_is_test =
+        single_header(req, "x-cf-test").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
+
+    let deadline = Deadline::after(app.request_deadline);
+    let outcome = tokio::time::timeout_at(
+        deadline.instant(),
+        function.handle(
+            event_id,
+            &incident,
+            body_is_test || header_is_test,
+            deadline,
+        ),
+    )
+    .await
+    .map_err(|_| ApiError::unavailable())??;
+
+    let body = match outcome {
+        CfOutcome::Test { ticket } => json!({"status": "test", "ticket": ticket}),
+        CfOutcome::Duplicate { ticket_id } => json!({"status": "duplicate", "ticketId": ticket_id}),
+        CfOutcome::Created { ticket_id } => json!({"status": "created", "ticketId": ticket_id}),
+        CfOutcome::Updated { ticket_id } => json!({"status": "updated", "ticketId": ticket_id}),
+    };
+    if let Some(id) = body.get("ticketId").and_then(|v| v.as_u64()) {
+        tracing::Span::current().record("ticket_id", id);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,53 @@
+//! HTTP in, typed call, typed outcome out. The decisions live in `sync`.
+
+use actix_web::HttpRequest;
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt as _;
+
+use crate::error::ApiError;
+
+pub mod cf_to_halo;
+pub mod halo_to_cf;
+pub mod health;
+
+/// Reads the whole body, refusing more than `cap` bytes before parsing anything.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    cap: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > cap as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = BytesMut::with_capacity(declared.map_or(8 * 1024, |l| l as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::Malformed { detail: None })?;
+        if body.len() + chunk.len() > cap {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// A header's bytes when it is present exactly once; a repeated header is ambiguous and
+/// counts as absent.
+pub fn single_header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a [u8]> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next()?;
+    values.next().is_none().then(|| first.as_bytes())
+}
+
+/// The Functions host's invocation id, for the log.
+pub fn invocation_id(req: &HttpRequest) -> String {
+    req.headers()
+        .get("x-azure-functions-invocationid")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}

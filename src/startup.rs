@@ -1,0 +1,178 @@
+//! Builds the app from validated settings and owns the listener (port 0 in tests).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpResponse, web};
+use serde_json::json;
+
+use crate::clock::{Clock, SystemClock};
+use crate::contraforce::client::ContraForceClient;
+use crate::halo::client::HaloClient;
+use crate::routes;
+use crate::settings::{Readiness, Settings, StateKind};
+use crate::state::StateStore;
+use crate::state::memory::MemoryStore;
+use crate::sync::cf_to_halo::CfToHalo;
+use crate::sync::halo_to_cf::HaloToCf;
+
+/// What every request handler shares.
+pub struct AppState {
+    /// Request body cap.
+    pub max_body_bytes: usize,
+    /// Upstream time budget per webhook.
+    pub request_deadline: Duration,
+    /// Time source for signature windows.
+    pub clock: Arc<dyn Clock>,
+    /// CfToHalo, or its missing settings.
+    pub cf_to_halo: Readiness<Arc<CfToHalo>>,
+    /// HaloToCf, or its missing settings.
+    pub halo_to_cf: Readiness<Arc<HaloToCf>>,
+    /// The Halo client both functions share, when configured.
+    pub halo: Option<Arc<HaloClient>>,
+}
+
+/// Things tests replace.
+#[derive(Clone)]
+pub struct Overrides {
+    /// Time source (default: the system clock).
+    pub clock: Arc<dyn Clock>,
+    /// State store (default: from `STATE_STORE`).
+    pub store: Option<Arc<dyn StateStore>>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            store: None,
+        }
+    }
+}
+
+/// The single outbound HTTP client configuration (timeouts on every call).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("cf-halo-bridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a client with these options always builds")
+}
+
+/// Builds the shared state; no network call is made here.
+pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<AppState> {
+    let store: Arc<dyn StateStore> = match (&overrides.store, &settings.state.kind) {
+        (Some(store), _) => store.clone(),
+        (None, StateKind::Memory) => Arc::new(MemoryStore::new(settings.state.ledger_ttl)),
+        (None, StateKind::Blob) => {
+            return Err(std::io::Error::other(
+                "STATE_STORE=blob is not available in this build; use memory",
+            ));
+        }
+    };
+    let http = http_client();
+    let halo = settings
+        .halo
+        .clone()
+        .map(|conn| Arc::new(HaloClient::new(conn, http.clone())));
+    let deadline = settings.request_deadline;
+    let cf_to_halo = settings.cf_to_halo.clone().map(|s| {
+        let halo = halo
+            .clone()
+            .expect("CfToHalo is only configured with a Halo connection");
+        Arc::new(CfToHalo::new(s, halo, store.clone(), deadline))
+    });
+    let halo_to_cf = settings.halo_to_cf.clone().map(|s| {
+        let halo = halo
+            .clone()
+            .expect("HaloToCf is only configured with a Halo connection");
+        let cf = ContraForceClient::new(&s, http.clone());
+        Arc::new(HaloToCf::new(s, halo, cf, store.clone(), deadline))
+    });
+    Ok(AppState {
+        max_body_bytes: settings.max_body_bytes,
+        request_deadline: deadline,
+        clock: overrides.clock.clone(),
+        cf_to_halo,
+        halo_to_cf,
+        halo,
+    })
+}
+
+/// The running handler.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds `127.0.0.1:{settings.port}` and prepares the server.
+    pub fn build(settings: &Settings, overrides: Overrides) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", settings.port))?;
+        Self::with_listener(settings, overrides, listener)
+    }
+
+    /// Prepares the server on an already bound listener.
+    pub fn with_listener(
+        settings: &Settings,
+        overrides: Overrides,
+        listener: TcpListener,
+    ) -> std::io::Result<Self> {
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(app_state(settings, &overrides)?);
+        let data = state.clone();
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/", web::get().to(routes::health::ping))
+                .route(
+                    "/api/CfToHalo",
+                    web::post().to(routes::cf_to_halo::cf_to_halo),
+                )
+                .route(
+                    "/api/HaloToCf",
+                    web::post().to(routes::halo_to_cf::halo_to_cf),
+                )
+                .default_service(web::to(not_found))
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (for call counts in tests and the demo).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({"error": "not found"}))
+}

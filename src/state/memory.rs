@@ -1,0 +1,279 @@
+//! The `memory` state store: one process, lost on restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use super::{Claim, StateError, StateStore, TicketSync};
+use crate::http::{Deadline, clamp_retry_after};
+
+/// Expired ledger entries are swept once this many entries were added.
+const SWEEP_EVERY: usize = 1024;
+/// The claim table is pruned of idle keys beyond this size.
+const IDLE_CLAIMS_KEPT: usize = 4096;
+
+#[derive(Default)]
+struct Ledger {
+    entries: HashMap<String, (u64, Instant)>,
+    added_since_sweep: usize,
+}
+
+impl Ledger {
+    fn get(&self, key: &str, ttl: Duration) -> Option<u64> {
+        let (value, at) = self.entries.get(key)?;
+        (at.elapsed() < ttl).then_some(*value)
+    }
+
+    fn insert(&mut self, key: &str, value: u64, ttl: Duration) {
+        self.entries
+            .insert(key.to_string(), (value, Instant::now()));
+        self.added_since_sweep += 1;
+        if self.added_since_sweep >= SWEEP_EVERY {
+            self.added_since_sweep = 0;
+            self.entries.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Data {
+    events: Ledger,
+    deliveries: Ledger,
+    ref_to_ticket: HashMap<String, u64>,
+    ticket_to_ref: HashMap<u64, String>,
+    tickets: HashMap<u64, TicketSync>,
+}
+
+struct Slot {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    held_until: Mutex<Option<Instant>>,
+}
+
+struct MemoryClaim {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    _slot: Arc<Slot>,
+}
+
+/// In-process state; the default for local runs and the demo.
+pub struct MemoryStore {
+    ttl: Duration,
+    data: Mutex<Data>,
+    claims: Mutex<HashMap<String, Arc<Slot>>>,
+}
+
+impl MemoryStore {
+    /// An empty store whose ledger entries live for `ledger_ttl`.
+    pub fn new(ledger_ttl: Duration) -> Self {
+        Self {
+            ttl: ledger_ttl,
+            data: Mutex::default(),
+            claims: Mutex::default(),
+        }
+    }
+
+    fn data(&self) -> MutexGuard<'_, Data> {
+        // A panic elsewhere must not take the whole store down with a poisoned lock.
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn slot(&self, key: &str) -> Arc<Slot> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if claims.len() > IDLE_CLAIMS_KEPT {
+            claims.retain(|_, slot| Arc::strong_count(slot) > 1);
+        }
+        claims
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    lock: Arc::default(),
+                    held_until: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn processed_event(&self, event_id: &str) -> Result<Option<u64>, StateError> {
+        Ok(self.data().events.get(event_id, self.ttl))
+    }
+
+    async fn record_event(&self, event_id: &str, ticket_id: u64) -> Result<(), StateError> {
+        self.data().events.insert(event_id, ticket_id, self.ttl);
+        Ok(())
+    }
+
+    async fn delivery_processed(&self, delivery_id: &str) -> Result<bool, StateError> {
+        Ok(self.data().deliveries.get(delivery_id, self.ttl).is_some())
+    }
+
+    async fn record_delivery(&self, delivery_id: &str) -> Result<(), StateError> {
+        self.data().deliveries.insert(delivery_id, 0, self.ttl);
+        Ok(())
+    }
+
+    async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError> {
+        Ok(self.data().ref_to_ticket.get(reference).copied())
+    }
+
+    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError> {
+        Ok(self.data().ticket_to_ref.get(&ticket_id).cloned())
+    }
+
+    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
+        let mut data = self.data();
+        data.ref_to_ticket.insert(reference.to_string(), ticket_id);
+        data.ticket_to_ref.insert(ticket_id, reference.to_string());
+        Ok(())
+    }
+
+    async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
+        let mut data = self.data();
+        if data.ref_to_ticket.get(reference) == Some(&ticket_id) {
+            data.ref_to_ticket.remove(reference);
+        }
+        Ok(())
+    }
+
+    async fn ticket_sync(&self, ticket_id: u64) -> Result<TicketSync, StateError> {
+        Ok(self
+            .data()
+            .tickets
+            .get(&ticket_id)
+            .copied()
+            .unwrap_or_default())
+    }
+
+    async fn set_ticket_sync(&self, ticket_id: u64, sync: TicketSync) -> Result<(), StateError> {
+        self.data().tickets.insert(ticket_id, sync);
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        deadline: Deadline,
+        hold_for: Duration,
+    ) -> Result<Claim, StateError> {
+        let slot = self.slot(key);
+        match tokio::time::timeout_at(deadline.instant(), slot.lock.clone().lock_owned()).await {
+            Ok(guard) => {
+                *slot.held_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now() + hold_for);
+                Ok(Claim::new(MemoryClaim {
+                    _guard: guard,
+                    _slot: slot,
+                }))
+            }
+            Err(_) => {
+                let held_until = *slot.held_until.lock().unwrap_or_else(|p| p.into_inner());
+                let wait = held_until
+                    .map(|u| u.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+                let retry_after =
+                    clamp_retry_after(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+                Err(StateError::Busy {
+                    key: key.to_string(),
+                    retry_after,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn ledger_entries_expire_after_the_ttl_but_links_do_not() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        store.record_event("e1", 7).await.unwrap();
+        store.record_delivery("d1").await.unwrap();
+        store.link("cf|a|b", 7).await.unwrap();
+        assert_eq!(store.processed_event("e1").await.unwrap(), Some(7));
+        assert!(store.delivery_processed("d1").await.unwrap());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        assert_eq!(store.processed_event("e1").await.unwrap(), None);
+        assert!(!store.delivery_processed("d1").await.unwrap());
+        assert_eq!(store.ticket_for_reference("cf|a|b").await.unwrap(), Some(7));
+        assert_eq!(
+            store.reference_for_ticket(7).await.unwrap().as_deref(),
+            Some("cf|a|b")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_claim_makes_others_wait_then_answer_busy_with_the_time_left() {
+        let store = Arc::new(MemoryStore::new(Duration::from_secs(60)));
+        let held = store
+            .claim(
+                "k",
+                Deadline::after(Duration::from_secs(1)),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap();
+        let err = store
+            .claim(
+                "k",
+                Deadline::after(Duration::from_secs(2)),
+                Duration::from_secs(20),
+            )
+            .await;
+        assert!(
+            matches!(
+                err,
+                Err(StateError::Busy {
+                    retry_after: 18,
+                    ..
+                })
+            ),
+            "{:?}",
+            err.err()
+        );
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim(
+                        "k",
+                        Deadline::after(Duration::from_secs(5)),
+                        Duration::from_secs(1),
+                    )
+                    .await
+                    .is_ok()
+            })
+        };
+        tokio::time::advance(Duration::from_millis(100)).await;
+        drop(held);
+        assert!(
+            waiter.await.unwrap(),
+            "released claim is handed to the waiter"
+        );
+        assert!(
+            store
+                .claim(
+                    "other",
+                    Deadline::after(Duration::from_secs(1)),
+                    Duration::from_secs(1)
+                )
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn unlink_only_drops_the_matching_link() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        store.link("r", 1).await.unwrap();
+        store.unlink("r", 2).await.unwrap();
+        assert_eq!(store.ticket_for_reference("r").await.unwrap(), Some(1));
+        store.unlink("r", 1).await.unwrap();
+        assert_eq!(store.ticket_for_reference("r").await.unwrap(), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! Shared state (CONTRACT §5): the event and delivery ledgers, reference ↔ ticket links,
+//! per-ticket sync progress, and claims that serialise work on one incident or ticket.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::http::Deadline;
+
+pub mod memory;
+
+/// A state operation that could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// Someone else holds the claim and the deadline passed first.
+    #[error("claim {key} is held elsewhere")]
+    Busy {
+        /// The claim key.
+        key: String,
+        /// Seconds until the holder's claim runs out.
+        retry_after: u64,
+    },
+    /// The store cannot be reached or answered an error.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// How far a ticket has been mirrored to ContraForce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TicketSync {
+    /// Highest action id already forwarded (or present when we created the ticket).
+    pub watermark: u64,
+    /// The ticket's current closing has been mirrored.
+    pub close_mirrored: bool,
+}
+
+/// Held while one request works on one key; dropping it releases the claim.
+pub struct Claim {
+    _holder: Box<dyn Send + Sync>,
+}
+
+impl Claim {
+    /// Wraps whatever keeps the claim alive until dropped.
+    pub fn new(holder: impl Send + Sync + 'static) -> Self {
+        Self {
+            _holder: Box::new(holder),
+        }
+    }
+}
+
+/// One interface, two backends (`memory`, `blob`).
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// The ticket recorded for an already processed ContraForce event.
+    async fn processed_event(&self, event_id: &str) -> Result<Option<u64>, StateError>;
+    /// Records a processed ContraForce event (forgotten after the ledger TTL).
+    async fn record_event(&self, event_id: &str, ticket_id: u64) -> Result<(), StateError>;
+    /// Whether a Halo delivery id was already answered with 200.
+    async fn delivery_processed(&self, delivery_id: &str) -> Result<bool, StateError>;
+    /// Records an answered Halo delivery id (forgotten after the ledger TTL).
+    async fn record_delivery(&self, delivery_id: &str) -> Result<(), StateError>;
+    /// The ticket linked to a reference.
+    async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError>;
+    /// The reference linked to a ticket.
+    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError>;
+    /// Links reference and ticket both ways.
+    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError>;
+    /// Drops the reference's link to this ticket (Halo no longer has it).
+    async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError>;
+    /// A ticket's sync progress (default when never seen).
+    async fn ticket_sync(&self, ticket_id: u64) -> Result<TicketSync, StateError>;
+    /// Stores a ticket's sync progress.
+    async fn set_ticket_sync(&self, ticket_id: u64, sync: TicketSync) -> Result<(), StateError>;
+    /// Waits until `key` is free (or `deadline`), then holds it until the claim is dropped
+    /// or `hold_for` passes, whichever is first.
+    async fn claim(
+        &self,
+        key: &str,
+        deadline: Deadline,
+        hold_for: Duration,
+    ) -> Result<Claim, StateError>;
+}

@@ -1,0 +1,205 @@
+//! ContraForce incident → exactly one Halo ticket (CONTRACT §3.1 steps 6–9, §3.3, §3.5).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::contraforce::webhook::Incident;
+use crate::error::ApiError;
+use crate::halo::client::HaloClient;
+use crate::http::{Deadline, UpstreamError};
+use crate::settings::{CfToHaloSettings, TestEvents};
+use crate::state::{StateStore, TicketSync};
+use crate::sync::mapping;
+
+/// Halo logs a new ticket as its action 1, so that is the highest action a ticket we just
+/// created can have; anything above it was written after us.
+const ACTIONS_AT_CREATION: u64 = 1;
+
+/// What a delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CfOutcome {
+    /// A test delivery: the ticket it would create, nothing sent.
+    Test {
+        /// The element of the create array.
+        ticket: Value,
+    },
+    /// This event id was already processed.
+    Duplicate {
+        /// Its ticket.
+        ticket_id: u64,
+    },
+    /// A new ticket.
+    Created {
+        /// Its id.
+        ticket_id: u64,
+    },
+    /// The incident already had a ticket; a private note was added.
+    Updated {
+        /// Its id.
+        ticket_id: u64,
+    },
+}
+
+/// The CfToHalo function's work, independent of HTTP.
+pub struct CfToHalo {
+    settings: CfToHaloSettings,
+    halo: Arc<HaloClient>,
+    store: Arc<dyn StateStore>,
+    claim_hold: Duration,
+}
+
+impl CfToHalo {
+    /// Wires the function to its Halo client and state store.
+    pub fn new(
+        settings: CfToHaloSettings,
+        halo: Arc<HaloClient>,
+        store: Arc<dyn StateStore>,
+        request_deadline: Duration,
+    ) -> Self {
+        Self {
+            settings,
+            halo,
+            store,
+            claim_hold: request_deadline,
+        }
+    }
+
+    /// The function's settings.
+    pub fn settings(&self) -> &CfToHaloSettings {
+        &self.settings
+    }
+
+    /// Handles one verified `incident.created.v1` delivery.
+    pub async fn handle(
+        &self,
+        event_id: &str,
+        incident: &Incident,
+        is_test: bool,
+        deadline: Deadline,
+    ) -> Result<CfOutcome, ApiError> {
+        if is_test && self.settings.test_events == TestEvents::Ack {
+            return Ok(CfOutcome::Test {
+                ticket: mapping::ticket(incident, &self.settings.mapping),
+            });
+        }
+        if let Some(ticket_id) = self.store.processed_event(event_id).await? {
+            return Ok(CfOutcome::Duplicate { ticket_id });
+        }
+        // One delivery of an event at a time, so a concurrent re-delivery waits and then
+        // finds the event processed instead of adding a second note.
+        let _event_claim = self
+            .store
+            .claim(&format!("event:{event_id}"), deadline, self.claim_hold)
+            .await?;
+        if let Some(ticket_id) = self.store.processed_event(event_id).await? {
+            return Ok(CfOutcome::Duplicate { ticket_id });
+        }
+        let outcome = self.find_or_create(event_id, incident, deadline).await?;
+        let ticket_id = match outcome {
+            CfOutcome::Created { ticket_id } | CfOutcome::Updated { ticket_id } => ticket_id,
+            CfOutcome::Duplicate { ticket_id } => ticket_id,
+            CfOutcome::Test { .. } => unreachable!("tests return early"),
+        };
+        self.store.record_event(event_id, ticket_id).await?;
+        Ok(outcome)
+    }
+
+    async fn find_or_create(
+        &self,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+    ) -> Result<CfOutcome, ApiError> {
+        let reference = incident.reference();
+        loop {
+            if let Some(ticket_id) = self.store.ticket_for_reference(&reference).await?
+                && let Some(outcome) = self
+                    .note_linked(ticket_id, &reference, event_id, incident, deadline)
+                    .await?
+            {
+                return Ok(outcome);
+            }
+            // Only the creation needs the incident to itself: notes on a linked ticket run
+            // side by side, so a delivery that waited here and finds a link lets go first.
+            let _ref_claim = self
+                .store
+                .claim(&format!("ref:{reference}"), deadline, self.claim_hold)
+                .await?;
+            if self.store.ticket_for_reference(&reference).await?.is_some() {
+                continue;
+            }
+            return self
+                .create_claimed(event_id, incident, deadline, &reference)
+                .await;
+        }
+    }
+
+    /// Lookup then create; the caller holds the reference's claim.
+    async fn create_claimed(
+        &self,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+        reference: &str,
+    ) -> Result<CfOutcome, ApiError> {
+        // Our ledger had no answer: Halo may still have the ticket (a lost state, or a create
+        // that timed out after Halo made it), so look before creating.
+        if let Some(ticket_id) = self.halo.find_ticket(reference, deadline).await? {
+            tracing::info!(event_id, ticket_id, "found the incident's ticket in halo");
+            self.store.link(reference, ticket_id).await?;
+            self.add_note(ticket_id, event_id, incident, deadline)
+                .await
+                .map_err(ApiError::from)?;
+            return Ok(CfOutcome::Updated { ticket_id });
+        }
+        let ticket = mapping::ticket(incident, &self.settings.mapping);
+        let ticket_id = self.halo.create_ticket(&ticket, deadline).await?;
+        tracing::info!(event_id, ticket_id, "created halo ticket");
+        self.store.link(reference, ticket_id).await?;
+        let sync = TicketSync {
+            watermark: ACTIONS_AT_CREATION,
+            close_mirrored: false,
+        };
+        self.store.set_ticket_sync(ticket_id, sync).await?;
+        Ok(CfOutcome::Created { ticket_id })
+    }
+
+    /// Notes a re-delivery on a linked ticket; `None` when Halo no longer has that ticket.
+    async fn note_linked(
+        &self,
+        ticket_id: u64,
+        reference: &str,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+    ) -> Result<Option<CfOutcome>, ApiError> {
+        match self.add_note(ticket_id, event_id, incident, deadline).await {
+            Ok(()) => Ok(Some(CfOutcome::Updated { ticket_id })),
+            Err(UpstreamError::NotFound { .. }) => {
+                tracing::warn!(
+                    event_id,
+                    ticket_id,
+                    "linked halo ticket is gone; handling the incident as new"
+                );
+                self.store.unlink(reference, ticket_id).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn add_note(
+        &self,
+        ticket_id: u64,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let note = mapping::redelivery_note_html(&incident.incident_id, event_id);
+        self.halo
+            .add_private_note(ticket_id, &note, &self.settings.note_outcome, deadline)
+            .await
+    }
+}

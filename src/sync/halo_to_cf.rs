@@ -1,0 +1,289 @@
+//! Halo ticket change → ContraForce comments and close, each exactly once (CONTRACT §4.2–§4.3).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::contraforce::client::{Close, ContraForceClient};
+use crate::error::ApiError;
+use crate::halo::client::HaloClient;
+use crate::halo::model::{Action, Ticket};
+use crate::halo::webhook::Delivery;
+use crate::http::{Deadline, UpstreamError};
+use crate::settings::HaloToCfSettings;
+use crate::state::{StateStore, TicketSync};
+use crate::sync::html_text::html_to_text;
+
+/// What a delivery came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HaloOutcome {
+    /// Nothing to do, with the reason.
+    Ignored(&'static str),
+    /// This delivery id was already answered.
+    Duplicate,
+    /// Comments posted and whether this delivery sent the close.
+    Processed {
+        /// Comments posted by this delivery.
+        forwarded: usize,
+        /// This delivery closed the incident.
+        closed: bool,
+    },
+}
+
+/// A ContraForce incident named by a Halo ticket's reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRef {
+    /// `data.source` of the incident.
+    pub source: String,
+    /// The incident id (may itself contain `|`).
+    pub incident_id: String,
+}
+
+/// Parses `cf|source|incidentId`, splitting into at most three parts.
+pub fn parse_reference(reference: &str) -> Option<IncidentRef> {
+    let mut parts = reference.splitn(3, '|');
+    let (Some("cf"), Some(source), Some(incident_id)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if source.is_empty() || incident_id.is_empty() {
+        return None;
+    }
+    Some(IncidentRef {
+        source: source.to_string(),
+        incident_id: incident_id.to_string(),
+    })
+}
+
+/// The HaloToCf function's work, independent of HTTP.
+pub struct HaloToCf {
+    settings: HaloToCfSettings,
+    halo: Arc<HaloClient>,
+    cf: ContraForceClient,
+    store: Arc<dyn StateStore>,
+    claim_hold: Duration,
+}
+
+impl HaloToCf {
+    /// Wires the function to its clients and state store.
+    pub fn new(
+        settings: HaloToCfSettings,
+        halo: Arc<HaloClient>,
+        cf: ContraForceClient,
+        store: Arc<dyn StateStore>,
+        request_deadline: Duration,
+    ) -> Self {
+        Self {
+            settings,
+            halo,
+            cf,
+            store,
+            claim_hold: request_deadline,
+        }
+    }
+
+    /// The function's settings.
+    pub fn settings(&self) -> &HaloToCfSettings {
+        &self.settings
+    }
+
+    /// Handles one authenticated delivery.
+    pub async fn handle(
+        &self,
+        delivery: &Delivery,
+        deadline: Deadline,
+    ) -> Result<HaloOutcome, ApiError> {
+        let Some(ticket_id) = delivery.ticket_id else {
+            return Ok(HaloOutcome::Ignored("no ticket id in payload"));
+        };
+        let delivery_id = delivery.delivery_id.as_deref();
+        if let Some(id) = delivery_id
+            && self.store.delivery_processed(id).await?
+        {
+            return Ok(HaloOutcome::Duplicate);
+        }
+        // One delivery per ticket at a time: the watermark is read and advanced by one owner.
+        let _claim = self
+            .store
+            .claim(&format!("ticket:{ticket_id}"), deadline, self.claim_hold)
+            .await?;
+        if let Some(id) = delivery_id
+            && self.store.delivery_processed(id).await?
+        {
+            return Ok(HaloOutcome::Duplicate);
+        }
+        let outcome = self.process(ticket_id, deadline).await?;
+        if let Some(id) = delivery_id {
+            self.store.record_delivery(id).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn process(&self, ticket_id: u64, deadline: Deadline) -> Result<HaloOutcome, ApiError> {
+        let ticket = match self.halo.get_ticket(ticket_id, deadline).await {
+            Ok(t) => t,
+            Err(UpstreamError::NotFound { .. }) => {
+                return Ok(HaloOutcome::Ignored("ticket not found"));
+            }
+            // Halo will not be asked again if we say 200, so every other failure is a 503.
+            Err(e) => {
+                tracing::warn!(ticket_id, error = %e, "could not read the halo ticket");
+                return Err(match ApiError::from(e) {
+                    e @ ApiError::Unavailable { .. } => e,
+                    _ => ApiError::unavailable(),
+                });
+            }
+        };
+        let Some(incident) = self.incident_for(&ticket).await? else {
+            return Ok(HaloOutcome::Ignored("not a CF-linked ticket"));
+        };
+        let actions = self.halo.list_actions(ticket_id, deadline).await?;
+        let mut sync = self.store.ticket_sync(ticket_id).await?;
+        let forwarded = self
+            .forward_notes(ticket_id, &incident, &actions, &mut sync, deadline)
+            .await?;
+        let closed = self
+            .mirror_close(&ticket, &incident, &mut sync, deadline)
+            .await?;
+        tracing::info!(
+            ticket_id,
+            forwarded,
+            closed,
+            watermark = sync.watermark,
+            "halo ticket mirrored"
+        );
+        Ok(HaloOutcome::Processed { forwarded, closed })
+    }
+
+    /// The reference on the ticket, else the one we recorded when we linked it.
+    async fn incident_for(&self, ticket: &Ticket) -> Result<Option<IncidentRef>, ApiError> {
+        let reference = match ticket.reference(self.settings.external_ref_field_id) {
+            Some(r) => Some(r.to_string()),
+            None => self.store.reference_for_ticket(ticket.id).await?,
+        };
+        Ok(reference.as_deref().and_then(parse_reference))
+    }
+
+    /// The text to forward, or `None` when this action must not reach ContraForce.
+    fn forwardable_text(&self, action: &Action) -> Option<String> {
+        if action.hidden_from_user {
+            return None;
+        }
+        if self.settings.integration_agent_id.is_some()
+            && action.agent_id == self.settings.integration_agent_id
+        {
+            return None;
+        }
+        let from_html = action
+            .note_html
+            .as_deref()
+            .map(html_to_text)
+            .filter(|t| !t.is_empty());
+        let text =
+            from_html.or_else(|| action.note.as_deref().map(str::trim).map(str::to_string))?;
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// Posts every new public note, oldest first, advancing the watermark after each post.
+    async fn forward_notes(
+        &self,
+        ticket_id: u64,
+        incident: &IncidentRef,
+        actions: &[Action],
+        sync: &mut TicketSync,
+        deadline: Deadline,
+    ) -> Result<usize, ApiError> {
+        let mut forwarded = 0;
+        let mut written = sync.watermark;
+        let start = sync.watermark;
+        for action in actions.iter().filter(|a| a.id > start) {
+            if let Some(text) = self.forwardable_text(action) {
+                let who = action.who.as_deref().unwrap_or("Halo");
+                let content = format!("[Halo ticket #{ticket_id} note by {who}]\n\n{text}");
+                if let Err(e) = self
+                    .cf
+                    .post_comment(&incident.incident_id, &incident.source, &content, deadline)
+                    .await
+                {
+                    // Keep what already went, so a retry never posts it twice.
+                    self.store.set_ticket_sync(ticket_id, *sync).await?;
+                    tracing::warn!(ticket_id, action_id = action.id, error = %e, "comment not posted");
+                    return Err(e.into());
+                }
+                forwarded += 1;
+                sync.watermark = action.id;
+                self.store.set_ticket_sync(ticket_id, *sync).await?;
+                written = sync.watermark;
+                tracing::info!(
+                    ticket_id,
+                    action_id = action.id,
+                    "note forwarded to contraforce"
+                );
+            } else {
+                sync.watermark = action.id;
+            }
+        }
+        // Skipped actions move the watermark too, so they are not judged again.
+        if sync.watermark != written {
+            self.store.set_ticket_sync(ticket_id, *sync).await?;
+        }
+        Ok(forwarded)
+    }
+
+    /// Closes the incident once per closing of the ticket; an open ticket re-arms it.
+    async fn mirror_close(
+        &self,
+        ticket: &Ticket,
+        incident: &IncidentRef,
+        sync: &mut TicketSync,
+        deadline: Deadline,
+    ) -> Result<bool, ApiError> {
+        let closed = ticket.has_been_closed
+            || ticket
+                .status_id
+                .is_some_and(|s| self.settings.closed_status_ids.contains(&s));
+        if !closed {
+            if sync.close_mirrored {
+                sync.close_mirrored = false;
+                self.store.set_ticket_sync(ticket.id, *sync).await?;
+            }
+            return Ok(false);
+        }
+        if sync.close_mirrored {
+            return Ok(false);
+        }
+        let comment = format!(
+            "Closed in HaloPSA (ticket #{}, status '{}').",
+            ticket.id,
+            ticket.status_name.as_deref().unwrap_or("Closed")
+        );
+        let close = Close {
+            comment: &comment,
+            classification: &self.settings.close_classification,
+            reason: &self.settings.close_classification_reason,
+        };
+        self.cf
+            .close_incident(&incident.incident_id, &incident.source, &close, deadline)
+            .await?;
+        sync.close_mirrored = true;
+        self.store.set_ticket_sync(ticket.id, *sync).await?;
+        tracing::info!(ticket_id = ticket.id, "incident closed in contraforce");
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_at_most_three_parts() {
+        let r = parse_reference("cf|sentinel|a|b").unwrap();
+        assert_eq!(
+            (r.source.as_str(), r.incident_id.as_str()),
+            ("sentinel", "a|b")
+        );
+        for bad in ["CF|a|b", "cf||x", "cf|a|", "cf|a", "xx|a|b", ""] {
+            assert_eq!(parse_reference(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The decisions of both directions, testable without HTTP.
+pub mod cf_to_halo;
+pub mod halo_to_cf;
+pub mod html_text;
+pub mod mapping;

@@ -1,0 +1,176 @@
+//! `spawn_app`: the handler in-process on a free port, wired to a fresh sandbox.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use cf_halo_bridge::clock::FixedClock;
+use cf_halo_bridge::contraforce::webhook::sign;
+use cf_halo_bridge::sandbox::{Sandbox, WebhookAuth, WebhookResult};
+use cf_halo_bridge::settings::Settings;
+use cf_halo_bridge::startup::{Application, Overrides};
+use serde_json::{Value, json};
+
+/// The ContraForce signing secret the test app is configured with.
+pub const CF_SECRET: &str = "whsec_test_current";
+/// Its previous value, still accepted.
+pub const CF_SECRET_PREVIOUS: &str = "whsec_test_previous";
+/// The `X-Halo-Secret` the test app expects.
+pub const HALO_SECRET: &str = "halo-shared-secret-0123456789";
+/// A fixed "now" for signatures.
+pub const NOW: i64 = 1_776_870_000;
+
+/// A running handler and the sandbox it talks to.
+pub struct TestApp {
+    pub address: String,
+    pub sandbox: Sandbox,
+    pub clock: Arc<FixedClock>,
+    pub http: reqwest::Client,
+    handle: ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // stop() sends the command at once; nothing needs to wait for it here.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// The default environment for a sandbox: both functions configured.
+pub fn base_env(sandbox: &Sandbox) -> HashMap<String, String> {
+    let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
+    env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
+    env.insert(
+        "CF_WEBHOOK_SECRET_PREVIOUS".into(),
+        CF_SECRET_PREVIOUS.into(),
+    );
+    env.insert("HALO_WEBHOOK_SECRET".into(), HALO_SECRET.into());
+    env.insert("REQUEST_DEADLINE_SECONDS".into(), "10".into());
+    env
+}
+
+/// Spawns the handler with the default environment.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the handler after `configure` adjusts the environment.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let mut env = base_env(&sandbox);
+    configure(&mut env);
+    spawn_app_on(sandbox, env).await
+}
+
+/// Spawns the handler against an existing sandbox with this environment.
+pub async fn spawn_app_on(sandbox: Sandbox, env: HashMap<String, String>) -> TestApp {
+    let settings = Settings::from_vars(&env).expect("valid test settings");
+    let clock = Arc::new(FixedClock::at(NOW));
+    let overrides = Overrides {
+        clock: clock.clone(),
+        ..Overrides::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
+    let app = Application::with_listener(&settings, overrides, listener).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        sandbox,
+        clock,
+        http: reqwest::Client::new(),
+        handle,
+    }
+}
+
+/// A fixture-shaped incident with its own id and number.
+pub fn incident(n: u64) -> Value {
+    let mut body: Value = serde_json::from_str(
+        &std::fs::read_to_string("../shared/fixtures/cf-incident-created.json").unwrap(),
+    )
+    .unwrap();
+    body["data"]["incidentId"] = json!(format!("incident-{n}"));
+    body["data"]["incidentNumber"] = json!(n);
+    body
+}
+
+impl TestApp {
+    /// POSTs raw bytes with exactly these headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}{path}", self.address)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// POSTs a correctly signed ContraForce delivery.
+    pub async fn post_cf(&self, event_id: &str, body: &Value) -> reqwest::Response {
+        self.post_cf_bytes(event_id, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// POSTs signed raw bytes as a ContraForce delivery.
+    pub async fn post_cf_bytes(&self, event_id: &str, body: Vec<u8>) -> reqwest::Response {
+        let ts = NOW.to_string();
+        let headers = [
+            ("X-CF-Signature", sign(CF_SECRET, &ts, &body)),
+            ("X-CF-Timestamp", ts),
+            ("X-CF-Event-Id", event_id.to_string()),
+            ("X-CF-Schema", "incident.created.v1".to_string()),
+            ("Content-Type", "application/json".to_string()),
+        ];
+        self.post_raw("/api/CfToHalo", &headers, body).await
+    }
+
+    /// POSTs a Halo delivery with the shared secret.
+    pub async fn post_halo(&self, body: &Value) -> reqwest::Response {
+        let headers = [
+            ("X-Halo-Secret", HALO_SECRET.to_string()),
+            ("Content-Type", "application/json".into()),
+        ];
+        self.post_raw("/api/HaloToCf", &headers, serde_json::to_vec(body).unwrap())
+            .await
+    }
+
+    /// Has the fake Halo send its webhook for a ticket, authenticated with the shared secret.
+    pub async fn halo_webhook(&self, ticket_id: u64) -> WebhookResult {
+        let auth = WebhookAuth::Header {
+            name: "X-Halo-Secret".into(),
+            value: HALO_SECRET.into(),
+        };
+        let url = format!("{}/api/HaloToCf", self.address);
+        self.sandbox
+            .halo
+            .send_webhook(&url, ticket_id, "ticket updated", &auth)
+            .await
+            .expect("webhook sent")
+    }
+
+    /// Creates a ticket through CfToHalo and returns its id.
+    pub async fn create_ticket(&self, n: u64) -> u64 {
+        let r = self.post_cf(&format!("evt-{n}"), &incident(n)).await;
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "created", "{body}");
+        body["ticketId"].as_u64().unwrap()
+    }
+
+    /// Halo API calls (token calls excluded).
+    pub fn halo_api_calls(&self) -> usize {
+        self.sandbox.halo.api_requests()
+    }
+}
+
+/// Status and JSON body of a response.
+pub async fn answer(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, body)
+}

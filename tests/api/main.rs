@@ -1,0 +1,8 @@
+//! Black-box tests: the handler on a loopback port against the sandbox fakes.
+mod cf_to_halo;
+mod concurrency;
+mod halo_to_cf;
+mod helpers;
+mod layout;
+mod process;
+mod tokens;
