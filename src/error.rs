@@ -75,7 +75,8 @@ impl From<UpstreamError> for ApiError {
             UpstreamError::Unavailable { retry_after, .. } => Self::Unavailable {
                 retry_after: clamp_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS)),
             },
-            // Halo's 401 is turned into Unavailable by the client; ContraForce's means bad credentials.
+            UpstreamError::Misconfigured { .. } => Self::unavailable(),
+            // Halo's 401 is turned into Misconfigured by the client; ContraForce's means bad credentials.
             UpstreamError::Unauthorized {
                 system: System::Halo,
                 ..
@@ -166,6 +167,7 @@ mod tests {
         let e: ApiError = UpstreamError::Unavailable {
             system: System::Halo,
             retry_after: Some(7),
+            not_processed: true,
             reason: String::new(),
         }
         .into();
@@ -175,6 +177,7 @@ mod tests {
         let e: ApiError = UpstreamError::Unavailable {
             system: System::Halo,
             retry_after: Some(0),
+            not_processed: true,
             reason: String::new(),
         }
         .into();

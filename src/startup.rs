@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::clock::{Clock, SystemClock};
 use crate::contraforce::client::ContraForceClient;
 use crate::halo::client::HaloClient;
+use crate::http::budget::Budget;
 use crate::routes;
 use crate::settings::{Readiness, Settings, StateKind};
 use crate::state::StateStore;
@@ -75,10 +76,12 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         }
     };
     let http = http_client();
+    // One budget for the process: both functions spend the same Halo allowance.
+    let budget = Arc::new(Budget::new(settings.halo_rate_limit));
     let halo = settings
         .halo
         .clone()
-        .map(|conn| Arc::new(HaloClient::new(conn, http.clone())));
+        .map(|conn| Arc::new(HaloClient::new(conn, http.clone(), budget)));
     let deadline = settings.request_deadline;
     let cf_to_halo = settings.cf_to_halo.clone().map(|s| {
         let halo = halo

@@ -6,6 +6,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
+use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
 use crate::settings::HaloToCfSettings;
 
@@ -37,6 +38,7 @@ pub struct ContraForceClient {
     incidents_url: String,
     authorization: HeaderValue,
     http: reqwest::Client,
+    retry: RetryPolicy,
 }
 
 impl ContraForceClient {
@@ -61,6 +63,7 @@ impl ContraForceClient {
             ),
             authorization,
             http,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -81,14 +84,16 @@ impl ContraForceClient {
         deadline: Deadline,
     ) -> Result<(), UpstreamError> {
         let body = json!({ "incidentId": incident_id, "content": content, "source": source });
-        let request = self
-            .http
-            .post(self.incident_url(incident_id, "comments"))
-            .header(AUTHORIZATION, self.authorization.clone())
-            .json(&body);
-        http::send(System::ContraForce, request, deadline)
-            .await
-            .map(drop)
+        // A comment is not idempotent: it is sent again only when certainly not received.
+        let url = self.incident_url(incident_id, "comments");
+        self.send(
+            reqwest::Method::POST,
+            &url,
+            &body,
+            Idempotency::Unsafe,
+            deadline,
+        )
+        .await
     }
 
     /// Closes an incident.
@@ -107,12 +112,36 @@ impl ContraForceClient {
             "classification": close.classification,
             "classificationReason": close.reason,
         });
-        let request = self
-            .http
-            .put(self.incident_url(incident_id, "status"))
-            .header(AUTHORIZATION, self.authorization.clone())
-            .json(&body);
-        http::send(System::ContraForce, request, deadline)
+        // Closing twice leaves the incident closed: safe to repeat.
+        let url = self.incident_url(incident_id, "status");
+        self.send(
+            reqwest::Method::PUT,
+            &url,
+            &body,
+            Idempotency::Safe,
+            deadline,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &serde_json::Value,
+        idempotency: Idempotency,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let attempt = || {
+            let request = self
+                .http
+                .request(method.clone(), url)
+                .header(AUTHORIZATION, self.authorization.clone())
+                .json(body);
+            http::send(System::ContraForce, request, deadline)
+        };
+        self.retry
+            .run(idempotency, deadline, attempt)
             .await
             .map(drop)
     }

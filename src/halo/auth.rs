@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::http::budget::Budget;
 use crate::http::{self, Deadline, System, UpstreamError};
 use crate::settings::HaloConnection;
 
@@ -28,6 +29,7 @@ struct CachedToken {
 pub struct TokenCache {
     conn: HaloConnection,
     http: reqwest::Client,
+    budget: Arc<Budget>,
     token: Mutex<Option<CachedToken>>,
     fetches: AtomicU64,
     config_error_logged: AtomicBool,
@@ -35,10 +37,11 @@ pub struct TokenCache {
 
 impl TokenCache {
     /// A cache that fetches nothing until first asked.
-    pub fn new(conn: HaloConnection, http: reqwest::Client) -> Self {
+    pub fn new(conn: HaloConnection, http: reqwest::Client, budget: Arc<Budget>) -> Self {
         Self {
             conn,
             http,
+            budget,
             token: Mutex::new(None),
             fetches: AtomicU64::new(0),
             config_error_logged: AtomicBool::new(false),
@@ -89,6 +92,8 @@ impl TokenCache {
     }
 
     async fn fetch(&self, deadline: Deadline) -> Result<CachedToken, UpstreamError> {
+        // Halo counts token requests against the same budget as API calls.
+        self.budget.acquire(None, deadline).await?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let url = format!("{}/token", self.conn.auth_url);
         let mut form: Vec<(&str, &str)> = vec![
@@ -152,6 +157,9 @@ impl TokenCache {
         if !self.config_error_logged.swap(true, Ordering::Relaxed) {
             tracing::error!(%detail, "halo refused the token request: check HALO_AUTH_URL, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT and HALO_SCOPE");
         }
-        UpstreamError::unavailable(System::Halo, format!("token request refused: {detail}"))
+        UpstreamError::Misconfigured {
+            system: System::Halo,
+            detail: format!("token request refused: {detail}"),
+        }
     }
 }

@@ -7,25 +7,32 @@ use serde_json::{Value, json};
 
 use crate::halo::auth::TokenCache;
 use crate::halo::model::{Action, Ticket, first_record, flex_id, list_items};
+use crate::http::budget::{Budget, Permit};
+use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
 use crate::settings::{HaloConnection, NoteOutcome};
 
-/// One client per process: one token cache and one connection pool for both functions.
+/// One client per process: one token cache, one call budget and one connection pool for both
+/// functions.
 pub struct HaloClient {
     api: String,
     http: reqwest::Client,
     tokens: TokenCache,
+    budget: Arc<Budget>,
+    retry: RetryPolicy,
     external_ref_field_id: Option<u64>,
 }
 
 impl HaloClient {
     /// A client for this connection; makes no call until used.
-    pub fn new(conn: HaloConnection, http: reqwest::Client) -> Self {
+    pub fn new(conn: HaloConnection, http: reqwest::Client, budget: Arc<Budget>) -> Self {
         Self {
             api: conn.api_base_url.clone(),
             external_ref_field_id: conn.external_ref_field_id,
-            tokens: TokenCache::new(conn, http.clone()),
+            tokens: TokenCache::new(conn, http.clone(), budget.clone()),
+            budget,
             http,
+            retry: RetryPolicy::default(),
         }
     }
 
@@ -34,46 +41,62 @@ impl HaloClient {
         self.tokens.fetch_count()
     }
 
-    /// Sends an authorised call, refreshing the token once if Halo answers 401.
+    /// Reserves `n` calls of the budget ahead (a new incident's lookup and create).
+    pub async fn reserve(&self, n: u32, deadline: Deadline) -> Result<Permit, UpstreamError> {
+        self.budget.reserve(n, deadline).await
+    }
+
+    /// Sends an authorised call with the retry policy; every attempt spends budget, and a 401
+    /// refreshes the token once.
     async fn call(
         &self,
         method: Method,
         path: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
+        idempotency: Idempotency,
+        permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<Value, UpstreamError> {
         let url = format!("{}/{}", self.api, path);
-        let mut refreshed = false;
-        loop {
-            let token: Arc<str> = self.tokens.token(deadline).await?;
-            let request = build(self.http.request(method.clone(), &url)).bearer_auth(&*token);
-            match http::send(System::Halo, request, deadline).await {
-                Ok(response) => {
-                    let bytes = response.bytes().await.map_err(|_| {
-                        UpstreamError::unavailable(System::Halo, "answer body cut off")
-                    })?;
-                    return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+        let attempt = || async {
+            let mut refreshed = false;
+            loop {
+                let token: Arc<str> = self.tokens.token(deadline).await?;
+                self.budget.acquire(permit, deadline).await?;
+                let request = build(self.http.request(method.clone(), &url)).bearer_auth(&*token);
+                match http::send(System::Halo, request, deadline).await {
+                    Ok(response) => {
+                        let bytes = response.bytes().await.map_err(|_| {
+                            UpstreamError::unavailable_after_send(
+                                System::Halo,
+                                "answer body cut off",
+                            )
+                        })?;
+                        return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+                    }
+                    Err(UpstreamError::Unauthorized { .. }) if !refreshed => {
+                        refreshed = true;
+                        self.tokens.invalidate(&token).await;
+                    }
+                    Err(UpstreamError::Unauthorized { detail, .. }) => {
+                        tracing::error!(%detail, "halo answered 401 to a fresh token: check the API application's permissions");
+                        return Err(UpstreamError::Misconfigured {
+                            system: System::Halo,
+                            detail,
+                        });
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(UpstreamError::Unauthorized { .. }) if !refreshed => {
-                    refreshed = true;
-                    self.tokens.invalidate(&token).await;
-                }
-                Err(UpstreamError::Unauthorized { detail, .. }) => {
-                    tracing::error!(%detail, "halo answered 401 to a fresh token: check the API application's permissions");
-                    return Err(UpstreamError::unavailable(
-                        System::Halo,
-                        "401 after a token refresh",
-                    ));
-                }
-                Err(e) => return Err(e),
             }
-        }
+        };
+        self.retry.run(idempotency, deadline, attempt).await
     }
 
     /// Looks the reference up and accepts a hit only if its reference matches exactly.
     pub async fn find_ticket(
         &self,
         reference: &str,
+        permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<Option<u64>, UpstreamError> {
         let filter = match self.external_ref_field_id {
@@ -85,6 +108,8 @@ impl HaloClient {
                 Method::GET,
                 "Tickets",
                 |r| r.query(&[(filter.as_str(), reference), ("count", "1")]),
+                Idempotency::Safe,
+                permit,
                 deadline,
             )
             .await?;
@@ -106,18 +131,29 @@ impl HaloClient {
     pub async fn create_ticket(
         &self,
         ticket: &Value,
+        permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<u64, UpstreamError> {
         let body = json!([ticket]);
         let answer = self
-            .call(Method::POST, "Tickets", |r| r.json(&body), deadline)
+            .call(
+                Method::POST,
+                "Tickets",
+                |r| r.json(&body),
+                Idempotency::Unsafe,
+                permit,
+                deadline,
+            )
             .await?;
         first_record(&answer)
             .and_then(|o| o.get("id"))
             .and_then(flex_id)
             .filter(|id| *id > 0)
             .ok_or_else(|| {
-                UpstreamError::unavailable(System::Halo, "create answer has no ticket id")
+                UpstreamError::unavailable_after_send(
+                    System::Halo,
+                    "create answer has no ticket id",
+                )
             })
     }
 
@@ -136,9 +172,16 @@ impl HaloClient {
             NoteOutcome::Name(name) => action["outcome"] = json!(name),
         }
         let body = json!([action]);
-        self.call(Method::POST, "Actions", |r| r.json(&body), deadline)
-            .await
-            .map(drop)
+        self.call(
+            Method::POST,
+            "Actions",
+            |r| r.json(&body),
+            Idempotency::Unsafe,
+            None,
+            deadline,
+        )
+        .await
+        .map(drop)
     }
 
     /// Reads one ticket.
@@ -152,6 +195,8 @@ impl HaloClient {
                 Method::GET,
                 &format!("Tickets/{ticket_id}"),
                 |r| r,
+                Idempotency::Safe,
+                None,
                 deadline,
             )
             .await?;
@@ -173,7 +218,14 @@ impl HaloClient {
             ("includehtmlnote", "true"),
         ];
         let body = self
-            .call(Method::GET, "Actions", |r| r.query(&query), deadline)
+            .call(
+                Method::GET,
+                "Actions",
+                |r| r.query(&query),
+                Idempotency::Safe,
+                None,
+                deadline,
+            )
             .await?;
         let mut actions: Vec<Action> = list_items(&body, "actions")
             .iter()

@@ -1,10 +1,13 @@
-//! What both outbound clients share: the request deadline, failure classification and
-//! `Retry-After` handling (CONTRACT §7).
+//! What both outbound clients share: the request deadline, failure classification,
+//! `Retry-After` handling (CONTRACT §7), the retry policy and Halo's call budget.
 
 use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::time::Instant;
+
+pub mod budget;
+pub mod retry;
 
 /// Longest `Retry-After` we pass on or honour, in seconds.
 pub const MAX_RETRY_AFTER_SECS: u64 = 300;
@@ -32,10 +35,22 @@ pub enum UpstreamError {
     Unavailable {
         /// Which upstream.
         system: System,
-        /// The upstream's own `Retry-After`, in seconds, when it sent one.
+        /// The upstream's own `Retry-After` (or our budget's wait), in seconds.
         retry_after: Option<u64>,
+        /// The request certainly had no effect (never sent, refused, 429, 503 with
+        /// `Retry-After`), so even a non-idempotent call may be sent again.
+        not_processed: bool,
         /// For the log.
         reason: String,
+    },
+    /// Our configuration is wrong (Halo refused the token request, or a fresh token): answered
+    /// 503 like an outage, but never retried within the request.
+    #[error("{system:?} refused our credentials: {detail}")]
+    Misconfigured {
+        /// Which upstream.
+        system: System,
+        /// The upstream's message.
+        detail: String,
     },
     /// 401 from the upstream (Halo: refresh the token once; ContraForce: bad credentials).
     #[error("{system:?} answered 401")]
@@ -64,12 +79,31 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
-    /// An `Unavailable` with no `Retry-After` of its own.
+    /// An `Unavailable` for a request that never reached the upstream.
     pub fn unavailable(system: System, reason: impl Into<String>) -> Self {
         Self::Unavailable {
             system,
             retry_after: None,
+            not_processed: true,
             reason: reason.into(),
+        }
+    }
+
+    /// An `Unavailable` for a request the upstream may have acted on.
+    pub fn unavailable_after_send(system: System, reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            system,
+            retry_after: None,
+            not_processed: false,
+            reason: reason.into(),
+        }
+    }
+
+    /// The wait the upstream (or our budget) asked for, in seconds.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -157,7 +191,16 @@ pub async fn send(
         .timeout(remaining.min(CALL_TIMEOUT))
         .send()
         .await
-        .map_err(|e| UpstreamError::unavailable(system, transport_reason(e)))?;
+        .map_err(|e| {
+            // Only a refused connection proves the request never arrived.
+            let not_processed = e.is_connect();
+            UpstreamError::Unavailable {
+                system,
+                retry_after: None,
+                not_processed,
+                reason: transport_reason(e),
+            }
+        })?;
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -195,9 +238,11 @@ pub fn classify(
             detail: error_detail(body),
         },
         404 => UpstreamError::NotFound { system },
-        408 | 429 | 500..=599 => UpstreamError::Unavailable {
+        code @ (408 | 429 | 500..=599) => UpstreamError::Unavailable {
             system,
             retry_after,
+            // 429 and 503-with-Retry-After are refusals: the upstream did not act on the request.
+            not_processed: code == 429 || (code == 503 && retry_after.is_some()),
             reason: format!("status {status}"),
         },
         code => UpstreamError::Rejected {

@@ -16,6 +16,8 @@ use crate::sync::mapping;
 /// Halo logs a new ticket as its action 1, so that is the highest action a ticket we just
 /// created can have; anything above it was written after us.
 const ACTIONS_AT_CREATION: u64 = 1;
+/// Longest pause before re-checking Halo after a create whose outcome is unknown.
+const MAX_CREATE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,26 +146,54 @@ impl CfToHalo {
         deadline: Deadline,
         reference: &str,
     ) -> Result<CfOutcome, ApiError> {
-        // Our ledger had no answer: Halo may still have the ticket (a lost state, or a create
-        // that timed out after Halo made it), so look before creating.
-        if let Some(ticket_id) = self.halo.find_ticket(reference, deadline).await? {
-            tracing::info!(event_id, ticket_id, "found the incident's ticket in halo");
-            self.store.link(reference, ticket_id).await?;
-            self.add_note(ticket_id, event_id, incident, deadline)
-                .await
-                .map_err(ApiError::from)?;
-            return Ok(CfOutcome::Updated { ticket_id });
-        }
         let ticket = mapping::ticket(incident, &self.settings.mapping);
-        let ticket_id = self.halo.create_ticket(&ticket, deadline).await?;
-        tracing::info!(event_id, ticket_id, "created halo ticket");
-        self.store.link(reference, ticket_id).await?;
-        let sync = TicketSync {
-            watermark: ACTIONS_AT_CREATION,
-            close_mirrored: false,
-        };
-        self.store.set_ticket_sync(ticket_id, sync).await?;
-        Ok(CfOutcome::Created { ticket_id })
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            // The lookup and the create are reserved together, so a new incident never finds
+            // the budget gone between its two calls.
+            let permit = self.halo.reserve(2, deadline).await?;
+            // Our ledger had no answer: Halo may still have the ticket (a lost state, or a
+            // create that failed after Halo made it), so look before creating.
+            if let Some(ticket_id) = self
+                .halo
+                .find_ticket(reference, Some(&permit), deadline)
+                .await?
+            {
+                tracing::info!(event_id, ticket_id, "found the incident's ticket in halo");
+                self.store.link(reference, ticket_id).await?;
+                self.add_note(ticket_id, event_id, incident, deadline)
+                    .await?;
+                return Ok(CfOutcome::Updated { ticket_id });
+            }
+            match self
+                .halo
+                .create_ticket(&ticket, Some(&permit), deadline)
+                .await
+            {
+                Ok(ticket_id) => {
+                    tracing::info!(event_id, ticket_id, "created halo ticket");
+                    self.store.link(reference, ticket_id).await?;
+                    let sync = TicketSync {
+                        watermark: ACTIONS_AT_CREATION,
+                        close_mirrored: false,
+                    };
+                    self.store.set_ticket_sync(ticket_id, sync).await?;
+                    return Ok(CfOutcome::Created { ticket_id });
+                }
+                // A timeout or 5xx may have created the ticket: look again before creating again.
+                Err(
+                    e @ UpstreamError::Unavailable {
+                        not_processed: false,
+                        ..
+                    },
+                ) if backoff < deadline.remaining() && backoff <= MAX_CREATE_BACKOFF => {
+                    tracing::warn!(event_id, error = %e, "create outcome unknown; looking up before trying again");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Notes a re-delivery on a linked ticket; `None` when Halo no longer has that ticket.

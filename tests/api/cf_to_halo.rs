@@ -499,20 +499,42 @@ async fn a_create_halo_rejects_is_502_with_halos_message() {
 }
 
 #[tokio::test]
-async fn a_create_that_failed_after_halo_made_the_ticket_is_found_not_repeated() {
+async fn a_lookup_that_keeps_failing_is_503_and_the_redelivery_finds_the_ticket() {
     let app = spawn_app().await;
-    // Halo made the ticket but the answer was lost: the next delivery must find it.
+    // Halo made the ticket earlier but that answer was lost: the next delivery must find it.
     let made = app
         .sandbox
         .halo
         .insert_ticket("made", Some("cf|sentinel|incident-16"));
-    app.sandbox
-        .halo
-        .push_fault(Fault::on("GET", "/api/Tickets", 503, "busy"));
+    for _ in 0..4 {
+        app.sandbox
+            .halo
+            .push_fault(Fault::on("GET", "/api/Tickets", 503, "busy"));
+    }
     assert_eq!(app.post_cf("evt-16", &incident(16)).await.status(), 503);
     let (_, json) = answer(app.post_cf("evt-16", &incident(16)).await).await;
     assert_eq!(json, json!({"status": "updated", "ticketId": made}));
     assert_eq!(app.sandbox.halo.tickets().len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_answered_with_a_5xx_is_followed_by_a_lookup_not_a_blind_retry() {
+    let app = spawn_app().await;
+    app.sandbox
+        .halo
+        .push_fault(Fault::on("POST", "/api/Tickets", 500, "oops"));
+    let (status, json) = answer(app.post_cf("evt-20", &incident(20)).await).await;
+    assert_eq!((status, json["status"].as_str()), (200, Some("created")));
+    assert_eq!(app.sandbox.halo.tickets().len(), 1);
+    let calls: Vec<String> = app
+        .sandbox
+        .halo
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/api/"))
+        .map(|r| format!("{} {}", r.method, r.status))
+        .collect();
+    assert_eq!(calls, ["GET 200", "POST 500", "GET 200", "POST 200"]);
 }
 
 #[tokio::test]

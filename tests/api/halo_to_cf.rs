@@ -362,13 +362,14 @@ async fn a_missing_ticket_is_ignored_but_a_halo_failure_is_503() {
         )
     );
     let ticket = app.create_ticket(9).await;
-    for status in [500, 429, 403] {
-        app.sandbox.halo.push_fault(Fault::on(
-            "GET",
-            &format!("/api/Tickets/{ticket}"),
-            status,
-            "{}",
-        ));
+    // 500 and 429 are retried (4 attempts in all); 403 is not retried.
+    for (status, attempts) in [(500, 4), (429, 4), (403, 1)] {
+        for _ in 0..attempts {
+            let path = format!("/api/Tickets/{ticket}");
+            app.sandbox
+                .halo
+                .push_fault(Fault::on("GET", &path, status, "{}"));
+        }
         let r = app.post_halo(&json!({"ticket_id": ticket})).await;
         assert_eq!(
             r.status(),
@@ -377,9 +378,11 @@ async fn a_missing_ticket_is_ignored_but_a_halo_failure_is_503() {
         );
         assert!(r.headers().contains_key("retry-after"));
     }
-    app.sandbox
-        .halo
-        .push_fault(Fault::on("GET", "/api/Actions", 502, "{}"));
+    for _ in 0..4 {
+        app.sandbox
+            .halo
+            .push_fault(Fault::on("GET", "/api/Actions", 502, "{}"));
+    }
     assert_eq!(
         app.post_halo(&json!({"ticket_id": ticket})).await.status(),
         503
