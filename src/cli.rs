@@ -24,6 +24,18 @@ pub enum Command {
     Serve,
     /// End-to-end demo against the built-in sandbox: no Azure, Halo or ContraForce account needed.
     Demo,
+    /// Benchmark: many new incidents at once against a rate-limited sandbox Halo.
+    BenchBurst {
+        /// New incidents posted at once.
+        #[arg(long, default_value_t = 150)]
+        incidents: usize,
+        /// Calls the sandbox Halo (and the handler's budget) allow per window.
+        #[arg(long, default_value_t = 30)]
+        calls: u32,
+        /// Window length in seconds.
+        #[arg(long, default_value_t = 10)]
+        window_secs: u64,
+    },
     /// Run the fake Halo and fake ContraForce on fixed local ports for local runs.
     Sandbox {
         /// Port of the fake Halo.
@@ -51,6 +63,11 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => runtime.block_on(serve()),
         Command::Demo => runtime.block_on(crate::demo::run()),
+        Command::BenchBurst {
+            incidents,
+            calls,
+            window_secs,
+        } => runtime.block_on(crate::bench::burst(incidents, calls, window_secs)),
         Command::Sandbox { halo_port, cf_port } => {
             runtime.block_on(crate::demo::sandbox(halo_port, cf_port))
         }

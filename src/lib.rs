@@ -1,4 +1,5 @@
 //! cf-halo-bridge: ContraForce ↔ HaloPSA, as an Azure Functions custom handler.
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod contraforce;

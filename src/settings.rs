@@ -468,8 +468,8 @@ fn parse_state(src: &mut Source) -> Result<StateSettings, SettingsError> {
         .get("AzureWebJobsStorage__accountName")
         .map(str::to_string);
     let ttl_days = src.u64_or("LEDGER_TTL_DAYS", 7)?;
-    if ttl_days == 0 {
-        return Err(SettingsError::new("LEDGER_TTL_DAYS", "must be at least 1"));
+    if !(1..=3650).contains(&ttl_days) {
+        return Err(SettingsError::new("LEDGER_TTL_DAYS", "must be 1–3650 days"));
     }
     Ok(StateSettings {
         kind,

@@ -1,5 +1,7 @@
 //! Log set-up: human-readable by default, one JSON object per line with `LOG_FORMAT=json`.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
@@ -11,7 +13,11 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.with_target(false).try_init(),
+        // Colour codes only for a person at a terminal, never in the host's captured log.
+        LogFormat::Text => builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

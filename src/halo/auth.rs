@@ -15,6 +15,8 @@ use crate::settings::HaloConnection;
 
 /// Refresh this long before `expires_in` runs out.
 const REFRESH_EARLY: Duration = Duration::from_secs(60);
+/// Longest a token is trusted, whatever `expires_in` says.
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
 /// `expires_in` when Halo leaves it out.
 const DEFAULT_EXPIRES_IN: u64 = 3600;
 
@@ -136,7 +138,8 @@ impl TokenCache {
             .get("expires_in")
             .and_then(crate::halo::model::flex_id)
             .unwrap_or(DEFAULT_EXPIRES_IN);
-        let lifetime = Duration::from_secs(expires_in);
+        // Capped, so an absurd expires_in can neither overflow the clock nor pin a token for ever.
+        let lifetime = Duration::from_secs(expires_in.clamp(1, MAX_TOKEN_LIFETIME_SECS));
         // A very short-lived token is refreshed half-way instead of never being "fresh".
         let early = REFRESH_EARLY.min(lifetime / 2);
         self.config_error_logged.store(false, Ordering::Relaxed);

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::{invocation_id, read_body, single_header};
+use super::{BACKSTOP, invocation_id, read_body, single_header};
 use crate::contraforce::webhook::{self, Envelope, EnvelopeError};
 use crate::error::ApiError;
 use crate::http::Deadline;
@@ -92,7 +92,7 @@ async fn handle(
 
     let deadline = Deadline::after(app.request_deadline);
     let outcome = tokio::time::timeout_at(
-        deadline.instant(),
+        deadline.instant() + BACKSTOP,
         function.handle(
             event_id,
             &incident,

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::{invocation_id, read_body, single_header};
+use super::{BACKSTOP, invocation_id, read_body, single_header};
 use crate::error::ApiError;
 use crate::halo::webhook;
 use crate::http::Deadline;
@@ -75,9 +75,12 @@ async fn handle(
         span.record("ticket_id", id);
     }
     let deadline = Deadline::after(app.request_deadline);
-    let outcome = tokio::time::timeout_at(deadline.instant(), function.handle(&delivery, deadline))
-        .await
-        .map_err(|_| ApiError::unavailable())??;
+    let outcome = tokio::time::timeout_at(
+        deadline.instant() + BACKSTOP,
+        function.handle(&delivery, deadline),
+    )
+    .await
+    .map_err(|_| ApiError::unavailable())??;
     let body = match outcome {
         HaloOutcome::Ignored(reason) => json!({"status": "ignored", "reason": reason}),
         HaloOutcome::Duplicate => json!({"status": "duplicate"}),

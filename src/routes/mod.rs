@@ -6,6 +6,10 @@ use futures_util::StreamExt as _;
 
 use crate::error::ApiError;
 
+/// Every upstream wait already ends at the deadline and answers with its own `Retry-After`;
+/// this outer limit only catches work that somehow did not.
+pub const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
+
 pub mod cf_to_halo;
 pub mod halo_to_cf;
 pub mod health;

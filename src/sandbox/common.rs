@@ -1,14 +1,16 @@
-//! Pieces both fakes share: the request log, injected faults, delays, outages, and server start-up.
+//! Pieces both fakes share: the request log, injected faults (including connection resets), a
+//! rolling-window rate limiter, delays, outages, and server start-up.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,7 +27,7 @@ pub struct RecordedRequest {
     pub path: String,
     /// Raw query string without the `?`.
     pub query: String,
-    /// Status code of the answer.
+    /// Status code of the answer; 0 when the connection was reset instead (see [`Fault::reset`]).
     pub status: u16,
     /// Request body as text (lossy UTF-8), at most 4 KiB.
     pub body: String,
@@ -44,6 +46,12 @@ pub struct Fault {
     pub retry_after: Option<String>,
     /// Response body; sent as JSON when it parses as JSON, else as plain text.
     pub body: String,
+    /// Abort the connection instead of answering: the client sees a transport error, not a status.
+    ///
+    /// The fake starts a `200` response with a streaming body whose first chunk is an error, so
+    /// actix drops the connection before a complete response goes out. `status`, `retry_after`
+    /// and `body` are ignored. The request is logged with status 0.
+    pub reset: bool,
 }
 
 impl Fault {
@@ -55,6 +63,7 @@ impl Fault {
             status,
             retry_after: None,
             body: body.into(),
+            reset: false,
         }
     }
 
@@ -64,6 +73,14 @@ impl Fault {
             method: Some(method.to_owned()),
             path_prefix: Some(path_prefix.to_owned()),
             ..Fault::any(status, body)
+        }
+    }
+
+    /// A connection reset for the next request with this method and path prefix.
+    pub fn reset_on(method: &str, path_prefix: &str) -> Fault {
+        Fault {
+            reset: true,
+            ..Fault::on(method, path_prefix, 200, "")
         }
     }
 
@@ -86,6 +103,9 @@ impl Fault {
     }
 
     fn response(&self) -> HttpResponse {
+        if self.reset {
+            return reset_response();
+        }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut resp = HttpResponse::build(status);
         if let Some(retry_after) = &self.retry_after {
@@ -101,6 +121,110 @@ impl Fault {
     }
 }
 
+/// Marks a response built by [`reset_response`], so the log records status 0.
+#[derive(Debug, Clone, Copy)]
+struct ResetMarker;
+
+/// A response that makes the client see a broken connection: the body stream fails at once, and
+/// actix aborts the connection (no chunk, no terminating zero-length chunk, so no valid response).
+fn reset_response() -> HttpResponse {
+    let chunks = futures_util::stream::iter([Err::<Bytes, io::Error>(io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "sandbox fault: connection reset",
+    ))]);
+    let mut response = HttpResponse::Ok().streaming(chunks);
+    response.extensions_mut().insert(ResetMarker);
+    response
+}
+
+/// A rolling-window rate limit, as Halo applies per tenant (`reference/halo.md` §7).
+///
+/// Requests are counted by the time they reach the fake, before any delay, outage or fault is
+/// applied, so those knobs neither hide requests from the limiter nor slow its answers: a request
+/// over the limit is answered `429` at once, as a gateway in front of the API would. A request
+/// answered `429` by the limiter does not count toward the window (real limiters differ; this is
+/// the lenient variant, so a client that backs off is not punished for its rejected attempts).
+/// Requests answered by an outage or a queued fault do count: they got past the limiter.
+///
+/// The fake sees arrival times while a client paces itself by send times, and loopback latency
+/// varies (the first request of a connection is slower). So a counted request leaves the window
+/// after `window - slack`, where `slack` is a fifth of the window, at most 250 ms: a client that
+/// never sends more than `calls` requests within any `window` never sees a `429`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed within any trailing `window`.
+    pub calls: u32,
+    /// Length of the rolling window.
+    pub window: Duration,
+    /// Send `Retry-After`: whole seconds until the oldest counted request leaves the window (≥ 1).
+    pub retry_after: bool,
+}
+
+impl RateLimit {
+    /// How long a counted request stays in the window: `window` less the latency slack.
+    fn effective_window(&self) -> Duration {
+        let slack = (self.window / 5).min(Duration::from_millis(250));
+        self.window - slack
+    }
+
+    /// Halo's message: `Rate Limit Reached - 300 Requests per rolling 5 minute window`.
+    fn message(&self) -> String {
+        format!(
+            "Rate Limit Reached - {} Requests per rolling {} window",
+            self.calls,
+            window_text(self.window)
+        )
+    }
+}
+
+/// `5 minute`, `30 second`, `300 millisecond`: the largest unit that divides the window exactly.
+fn window_text(window: Duration) -> String {
+    let millis = window.as_millis();
+    if millis > 0 && millis.is_multiple_of(60_000) {
+        format!("{} minute", millis / 60_000)
+    } else if millis > 0 && millis.is_multiple_of(1000) {
+        format!("{} second", millis / 1000)
+    } else {
+        format!("{millis} millisecond")
+    }
+}
+
+/// The limiter's state: the limit and the arrival times of the requests it counted.
+#[derive(Debug)]
+struct Limiter {
+    limit: RateLimit,
+    arrivals: VecDeque<Instant>,
+}
+
+impl Limiter {
+    /// Counts a request arriving `now`, or answers the `429` it gets instead.
+    fn admit(&mut self, now: Instant) -> Option<HttpResponse> {
+        let stay = self.limit.effective_window();
+        while self
+            .arrivals
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= stay)
+        {
+            self.arrivals.pop_front();
+        }
+        if self.arrivals.len() < self.limit.calls as usize {
+            self.arrivals.push_back(now);
+            return None;
+        }
+        let mut resp = HttpResponse::TooManyRequests();
+        if self.limit.retry_after {
+            let leaves = self.arrivals.front().map_or(now + stay, |&t| t + stay);
+            let wait = leaves.saturating_duration_since(now);
+            let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            resp.insert_header((RETRY_AFTER, secs.to_string()));
+        }
+        Some(
+            resp.insert_header((CONTENT_TYPE, "text/plain; charset=utf-8"))
+                .body(self.limit.message()),
+        )
+    }
+}
+
 /// Knobs that change how a fake answers, plus its request log.
 #[derive(Debug, Default)]
 struct GateState {
@@ -108,6 +232,8 @@ struct GateState {
     down: bool,
     faults: VecDeque<Fault>,
     requests: Vec<RecordedRequest>,
+    limiter: Option<Limiter>,
+    rate_limited: usize,
 }
 
 /// The part of a fake between the socket and its business logic.
@@ -122,14 +248,24 @@ impl Gate {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies delay, outage and queued faults; `Some` is the answer to send instead of serving.
+    /// Applies the rate limit, then delay, outage and queued faults, in that order; `Some` is the
+    /// answer to send instead of serving.
     pub(crate) async fn intercept(
         &self,
         method: &str,
         path: &str,
         down_body: Value,
     ) -> Option<HttpResponse> {
-        let delay = self.lock().delay;
+        let delay = {
+            let mut state = self.lock();
+            // Taken under the lock, so arrivals enter the window in order.
+            let now = Instant::now();
+            if let Some(limited) = state.limiter.as_mut().and_then(|l| l.admit(now)) {
+                state.rate_limited += 1;
+                return Some(limited);
+            }
+            state.delay
+        };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -141,13 +277,14 @@ impl Gate {
         state.faults.remove(index).map(|fault| fault.response())
     }
 
-    /// Appends a request and the status it got to the log.
-    pub(crate) fn record(&self, req: &HttpRequest, body: &[u8], status: StatusCode) {
+    /// Appends a request and the status it got to the log (0 for a connection reset).
+    pub(crate) fn record(&self, req: &HttpRequest, body: &[u8], response: &HttpResponse) {
+        let reset = response.extensions().get::<ResetMarker>().is_some();
         let entry = RecordedRequest {
             method: req.method().as_str().to_owned(),
             path: req.uri().path().to_owned(),
             query: req.query_string().to_owned(),
-            status: status.as_u16(),
+            status: if reset { 0 } else { response.status().as_u16() },
             body: truncated_text(body),
         };
         self.lock().requests.push(entry);
@@ -192,6 +329,18 @@ impl Gate {
 
     pub(crate) fn push_fault(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
+    }
+
+    /// Sets or lifts the rate limit; either way the window starts empty.
+    pub(crate) fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.lock().limiter = limit.map(|limit| Limiter {
+            limit,
+            arrivals: VecDeque::new(),
+        });
+    }
+
+    pub(crate) fn rate_limited_count(&self) -> usize {
+        self.lock().rate_limited
     }
 }
 
@@ -310,6 +459,87 @@ mod tests {
         assert!(f.matches("POST", "/api/Tickets"));
         assert!(!f.matches("GET", "/api/Tickets"));
         assert!(Fault::any(503, "").matches("PUT", "/whatever"));
+    }
+
+    fn limiter(calls: u32, window: Duration, retry_after: bool) -> Limiter {
+        Limiter {
+            limit: RateLimit {
+                calls,
+                window,
+                retry_after,
+            },
+            arrivals: VecDeque::new(),
+        }
+    }
+
+    fn retry_after(resp: &HttpResponse) -> Option<String> {
+        resp.headers()
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().expect("ASCII").to_owned())
+    }
+
+    #[test]
+    fn limiter_admits_calls_per_window_and_rejections_do_not_count() {
+        let t0 = Instant::now();
+        let secs = |s: u64| t0 + Duration::from_millis(s);
+        // 2 calls per 10 s: a counted request stays 9.75 s (250 ms latency slack).
+        let mut l = limiter(2, Duration::from_secs(10), true);
+        assert!(l.admit(secs(0)).is_none());
+        assert!(l.admit(secs(1000)).is_none());
+        let rejected = l.admit(secs(2000)).expect("third call is over the limit");
+        assert_eq!(rejected.status(), 429);
+        assert_eq!(retry_after(&rejected).as_deref(), Some("8")); // ceil(9.75 - 2)
+        assert_eq!(l.arrivals.len(), 2, "a 429 does not count");
+        let rejected = l.admit(secs(9_700)).expect("oldest is still in the window");
+        assert_eq!(retry_after(&rejected).as_deref(), Some("1"), "at least 1");
+        assert!(l.admit(secs(9_750)).is_none(), "oldest has left the window");
+        assert!(l.admit(secs(10_000)).is_some());
+
+        let mut quiet = limiter(1, Duration::from_secs(10), false);
+        assert!(quiet.admit(secs(0)).is_none());
+        assert_eq!(retry_after(&quiet.admit(secs(1)).expect("429")), None);
+        let mut closed = limiter(0, Duration::from_millis(300), true);
+        assert_eq!(
+            retry_after(&closed.admit(secs(0)).expect("429")).as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn limit_messages_read_like_halo() {
+        let limit = |window| RateLimit {
+            calls: 300,
+            window,
+            retry_after: false,
+        };
+        assert_eq!(
+            limit(Duration::from_secs(300)).message(),
+            "Rate Limit Reached - 300 Requests per rolling 5 minute window"
+        );
+        assert_eq!(
+            window_text(Duration::from_secs(90)),
+            "90 second",
+            "not a whole number of minutes"
+        );
+        assert_eq!(window_text(Duration::from_millis(300)), "300 millisecond");
+        assert_eq!(
+            limit(Duration::from_millis(300)).effective_window(),
+            Duration::from_millis(240)
+        );
+        assert_eq!(
+            limit(Duration::from_secs(300)).effective_window(),
+            Duration::from_millis(299_750)
+        );
+    }
+
+    #[test]
+    fn reset_faults_keep_other_constructors_plain() {
+        assert!(!Fault::any(500, "").reset);
+        assert!(!Fault::on("GET", "/", 500, "").reset);
+        let reset = Fault::reset_on("post", "/api/actions");
+        assert!(reset.reset && reset.matches("POST", "/api/Actions"));
+        let resp = reset.response();
+        assert!(resp.extensions().get::<ResetMarker>().is_some());
     }
 
     #[test]

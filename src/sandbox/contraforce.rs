@@ -177,7 +177,7 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, fake: web::Data<Inner>) ->
         return fake.control(req.method().as_str(), control);
     }
     let response = fake.serve(&req, &path, &body).await;
-    fake.gate.record(&req, &body, response.status());
+    fake.gate.record(&req, &body, &response);
     response
 }
 
@@ -430,5 +430,15 @@ mod tests {
             1,
             "faulted requests are not recorded as comments"
         );
+
+        cf.push_fault(Fault::reset_on("POST", "/api/v2/"));
+        let outcome = match post().send().await {
+            Ok(response) => response.bytes().await.map(drop),
+            Err(err) => Err(err),
+        };
+        assert!(outcome.is_err(), "a reset is a transport error");
+        assert_eq!(send(post()).await.0, 201);
+        let statuses: Vec<u16> = cf.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [503, 500, 201, 0, 201]);
     }
 }

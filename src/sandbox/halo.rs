@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use super::common::{self, Gate, json, text};
-pub use super::common::{Fault, RecordedRequest};
+pub use super::common::{Fault, RateLimit, RecordedRequest};
 
 /// Halo's seeded statuses (`GET /api/Status`).
 const STATUSES: [(u64, &str); 4] = [
@@ -437,6 +437,19 @@ impl FakeHalo {
         self.inner.gate.push_fault(f);
     }
 
+    /// Sets (`Some`) or lifts (`None`) a rolling-window rate limit on every `/auth` and `/api`
+    /// request (`/_sandbox` is exempt); the window starts empty. See [`RateLimit`] for how
+    /// requests are counted and why a client pacing itself to the limit never sees a `429`.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.inner.gate.set_rate_limit(limit);
+    }
+
+    /// How many requests the rate limiter answered `429` (queued `429` faults not included).
+    /// Counts for the life of the fake: neither `clear_requests` nor `set_rate_limit` resets it.
+    pub fn rate_limited_count(&self) -> usize {
+        self.inner.gate.rate_limited_count()
+    }
+
     /// Makes every ticket create fail with 400 and this message (`None` = normal service).
     pub fn set_reject_creates(&self, msg: Option<String>) {
         self.state().reject_creates = msg;
@@ -816,7 +829,7 @@ async fn dispatch(req: HttpRequest, body: web::Bytes, fake: web::Data<Inner>) ->
         return fake.control(req.method().as_str(), control, &body);
     }
     let response = fake.serve(&req, &path, &body).await;
-    fake.gate.record(&req, &body, response.status());
+    fake.gate.record(&req, &body, &response);
     response
 }
 
@@ -1778,6 +1791,120 @@ mod tests {
         assert_eq!(status, 200);
         let statuses: Vec<u16> = halo.requests().iter().map(|r| r.status).collect();
         assert_eq!(statuses, [200, 429, 200]);
+    }
+
+    /// `GET /api/Status`: status, `Retry-After` header, body text.
+    async fn status_call(halo: &FakeHalo, token: &str) -> (u16, Option<String>, String) {
+        let response = client()
+            .get(format!("{}/Status", halo.api_url()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().expect("ASCII").to_owned());
+        (status, retry_after, response.text().await.expect("body"))
+    }
+
+    #[tokio::test]
+    async fn rate_limit_allows_calls_per_rolling_window_then_answers_429() {
+        const LIMITED: &str = "Rate Limit Reached - 3 Requests per rolling 300 millisecond window";
+        let halo = fake().await;
+        let token = token(&halo).await;
+        let limit = RateLimit {
+            calls: 3,
+            window: Duration::from_millis(300),
+            retry_after: true,
+        };
+        halo.set_rate_limit(Some(limit));
+        for _ in 0..3 {
+            assert_eq!(status_call(&halo, &token).await.0, 200);
+        }
+        let (status, retry_after, body) = status_call(&halo, &token).await;
+        assert_eq!((status, body.as_str()), (429, LIMITED));
+        let secs: u64 = retry_after.expect("Retry-After").parse().expect("seconds");
+        assert!(secs >= 1);
+        assert_eq!(halo.rate_limited_count(), 1);
+        assert_eq!(halo.requests().last().map(|r| r.status), Some(429));
+        // The token endpoint counts too, and `/_sandbox` does not.
+        assert_eq!(token_response(&halo, "sandbox-halo-secret").await.0, 429);
+        let control = client()
+            .get(format!("{}/_sandbox/requests", halo.base_url()))
+            .send()
+            .await
+            .expect("control");
+        assert_eq!(control.status(), 200);
+
+        // Once the window has rolled past, the next `calls` requests pass again.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        for _ in 0..3 {
+            assert_eq!(status_call(&halo, &token).await.0, 200);
+        }
+        assert_eq!(status_call(&halo, &token).await.0, 429);
+        assert_eq!(halo.rate_limited_count(), 3);
+
+        halo.set_rate_limit(Some(RateLimit {
+            retry_after: false,
+            ..limit
+        }));
+        for _ in 0..3 {
+            assert_eq!(status_call(&halo, &token).await.0, 200);
+        }
+        let (status, retry_after, body) = status_call(&halo, &token).await;
+        assert_eq!((status, retry_after, body.as_str()), (429, None, LIMITED));
+        assert_eq!(halo.rate_limited_count(), 4);
+
+        halo.set_rate_limit(None);
+        for _ in 0..5 {
+            assert_eq!(status_call(&halo, &token).await.0, 200);
+        }
+        let statuses: Vec<u16> = halo.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 4);
+        assert_eq!(halo.rate_limited_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_client_pacing_itself_to_the_limit_never_sees_429() {
+        let halo = fake().await;
+        let token = token(&halo).await;
+        halo.set_rate_limit(Some(RateLimit {
+            calls: 3,
+            window: Duration::from_millis(300),
+            retry_after: true,
+        }));
+        // One send every 105 ms: never more than 3 sends within any 300 ms, by send time.
+        let mut pace = tokio::time::interval(Duration::from_millis(105));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for _ in 0..10 {
+            pace.tick().await;
+            assert_eq!(status_call(&halo, &token).await.0, 200);
+        }
+        assert_eq!(halo.rate_limited_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_reset_fault_breaks_the_connection_then_service_resumes() {
+        let halo = fake().await;
+        let token = token(&halo).await;
+        halo.push_fault(Fault::reset_on("GET", "/api/status"));
+        let outcome = match client()
+            .get(format!("{}/Status", halo.api_url()))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(response) => response.bytes().await.map(drop),
+            Err(err) => Err(err),
+        };
+        let err = outcome.expect_err("a reset is a transport error");
+        assert!(err.status().is_none(), "no HTTP status: {err:?}");
+
+        assert_eq!(status_call(&halo, &token).await.0, 200);
+        let statuses: Vec<u16> = halo.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 0, 200]);
     }
 
     #[tokio::test]

@@ -9,8 +9,8 @@ pub mod halo;
 
 pub use contraforce::{CfComment, CfStatusUpdate, FakeContraForce};
 pub use halo::{
-    FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape, RecordedRequest,
-    WebhookAuth, WebhookResult,
+    FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape, RateLimit,
+    RecordedRequest, WebhookAuth, WebhookResult,
 };
 
 /// Both fakes, started together on free loopback ports.

@@ -1,8 +1,12 @@
 //! Black-box tests: the handler on a loopback port against the sandbox fakes.
+mod bad_input;
 mod cf_to_halo;
 mod concurrency;
 mod halo_to_cf;
 mod helpers;
 mod layout;
+mod logs;
 mod process;
+mod properties;
+mod resilience;
 mod tokens;

@@ -1,0 +1,592 @@
+//! Properties of the pure parts: signatures, payload parsers and settings never panic, and a
+//! signature survives no single-byte change of what it covers.
+
+use std::collections::HashMap;
+
+use cf_halo_bridge::contraforce::webhook as cf;
+use cf_halo_bridge::halo::webhook as halo;
+use cf_halo_bridge::settings::Settings;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 256,
+        // Keep failures in the test output instead of writing regression files into the tree.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+/// One single-byte change: replace a byte with a different one, insert one, or delete one.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<Index>(), 1..=255u8).prop_map(|(i, x)| Mutation::Flip(i, x)),
+        (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        any::<Index>().prop_map(Mutation::Delete),
+    ]
+}
+
+/// The mutated bytes, or `None` when the mutation cannot change them (deleting from nothing).
+fn apply(bytes: &[u8], m: &Mutation) -> Option<Vec<u8>> {
+    let mut out = bytes.to_vec();
+    match m {
+        Mutation::Flip(i, x) => {
+            if out.is_empty() {
+                return None;
+            }
+            let at = i.index(out.len());
+            out[at] ^= x;
+        }
+        Mutation::Insert(i, b) => out.insert(i.index(out.len() + 1), *b),
+        Mutation::Delete(i) => {
+            if out.is_empty() {
+                return None;
+            }
+            out.remove(i.index(out.len()));
+        }
+    }
+    (out != bytes).then_some(out)
+}
+
+/// Every single-byte change of `bytes`: each byte replaced by each other value, each byte
+/// inserted at each position, each byte deleted.
+fn all_mutations(bytes: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let flips = (0..bytes.len()).flat_map(move |i| {
+        (1..=255u8).map(move |x| {
+            let mut out = bytes.to_vec();
+            out[i] ^= x;
+            out
+        })
+    });
+    let inserts = (0..=bytes.len()).flat_map(move |i| {
+        (0..=255u8).map(move |b| {
+            let mut out = bytes.to_vec();
+            out.insert(i, b);
+            out
+        })
+    });
+    let deletes = (0..bytes.len()).map(move |i| {
+        let mut out = bytes.to_vec();
+        out.remove(i);
+        out
+    });
+    flips.chain(inserts).chain(deletes)
+}
+
+/// Arbitrary JSON of limited depth and size.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+        prop_oneof![
+            Just("incident.created.v1"),
+            Just("3"),
+            Just("3.0"),
+            Just(""),
+            Just(" "),
+            Just("cf|sentinel|abc"),
+        ]
+        .prop_map(|s| Value::String(s.to_string())),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec((key(), inner), 0..8)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
+
+/// Object keys: mostly the ones the parsers look at, sometimes anything.
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec![
+            "type", "data", "isTest", "incidentId", "source", "title", "severity",
+            "incidentNumber", "accountId", "accountName", "description", "sourceDisplayName",
+            "createdAt", "owner", "displayName", "email", "alerts", "entities", "productName",
+            "ticket_id", "ticket", "object_id", "id", "event",
+        ])
+        .prop_map(str::to_string),
+        1 => any::<String>(),
+    ]
+}
+
+/// A ContraForce-shaped envelope whose fields hold arbitrary JSON, so parsing gets past the
+/// first checks.
+fn cf_envelope() -> impl Strategy<Value = Value> {
+    let data = prop::collection::vec(
+        (
+            prop::sample::select(vec![
+                "incidentId",
+                "source",
+                "title",
+                "severity",
+                "incidentNumber",
+                "accountId",
+                "description",
+                "createdAt",
+                "owner",
+                "alerts",
+                "entities",
+            ]),
+            json_value(),
+        ),
+        0..12,
+    )
+    .prop_map(|pairs| {
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<Map<_, _>>(),
+        )
+    });
+    (
+        prop_oneof![
+            Just(Value::from("incident.created.v1")),
+            Just(Value::from("INCIDENT.CREATED.V1")),
+            json_value(),
+        ],
+        prop_oneof![3 => data, 1 => json_value()],
+        json_value(),
+    )
+        .prop_map(
+            |(t, data, is_test)| serde_json::json!({"type": t, "data": data, "isTest": is_test}),
+        )
+}
+
+/// A Halo-shaped delivery whose id fields hold arbitrary JSON.
+fn halo_delivery() -> impl Strategy<Value = Value> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec!["ticket_id", "ticket", "object_id", "id", "event"]),
+            json_value(),
+        ),
+        0..6,
+    )
+    .prop_map(|pairs| {
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect::<Map<_, _>>(),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn cf_verify_never_panics_on_arbitrary_bytes(
+        signature in prop::option::of(prop::collection::vec(any::<u8>(), 0..100)),
+        timestamp in prop::option::of(prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..30),
+            "[0-9]{0,25}".prop_map(String::into_bytes),
+        ]),
+        body in prop::collection::vec(any::<u8>(), 0..200),
+        secrets in prop::collection::vec(any::<String>(), 0..3),
+        now in any::<i64>(),
+        max_skew in any::<u64>(),
+    ) {
+        let secrets: Vec<SecretString> = secrets.iter().map(|s| secret(s)).collect();
+        let refs: Vec<&SecretString> = secrets.iter().collect();
+        let _ = cf::verify(
+            signature.as_deref(),
+            timestamp.as_deref(),
+            &body,
+            &refs,
+            now,
+            max_skew,
+        );
+    }
+
+    #[test]
+    fn cf_sign_never_panics_and_always_has_the_documented_shape(
+        secret_text in any::<String>(),
+        timestamp in any::<String>(),
+        body in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let sig = cf::sign(&secret_text, &timestamp, &body);
+        prop_assert!(sig.starts_with("sha256="), "{}", sig);
+        prop_assert_eq!(sig.len(), 7 + 64);
+        prop_assert!(sig[7..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    }
+
+    #[test]
+    fn a_correctly_signed_cf_message_verifies_with_either_secret(
+        current in any::<String>(),
+        previous in any::<String>(),
+        use_previous in any::<bool>(),
+        ts in 0i64..100_000_000_000,
+        skew in 0u64..100_000,
+        offset_permille in -1000i64..=1000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let signer = if use_previous { &previous } else { &current };
+        let ts_text = ts.to_string();
+        let sig = cf::sign(signer, &ts_text, &body);
+        let now = ts + (skew as i64) * offset_permille / 1000;
+        let (c, p) = (secret(&current), secret(&previous));
+        prop_assert_eq!(
+            cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &body, &[&c, &p], now, skew),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_single_byte_change_of_the_cf_body_is_rejected(
+        secret_text in any::<String>(),
+        ts in 0i64..100_000_000_000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        m in mutation(),
+    ) {
+        let ts_text = ts.to_string();
+        let sig = cf::sign(&secret_text, &ts_text, &body);
+        let s = secret(&secret_text);
+        if let Some(changed) = apply(&body, &m) {
+            prop_assert!(
+                cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &changed, &[&s], ts, 300)
+                    .is_err(),
+                "{:?} accepted", m
+            );
+        }
+    }
+
+    #[test]
+    fn every_single_byte_change_of_the_cf_signature_header_is_rejected(
+        secret_text in any::<String>(),
+        ts in 0i64..100_000_000_000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        m in mutation(),
+    ) {
+        let ts_text = ts.to_string();
+        let sig = cf::sign(&secret_text, &ts_text, &body);
+        let s = secret(&secret_text);
+        if let Some(changed) = apply(sig.as_bytes(), &m) {
+            prop_assert!(
+                cf::verify(Some(&changed), Some(ts_text.as_bytes()), &body, &[&s], ts, 300).is_err(),
+                "{:?} accepted", m
+            );
+        }
+    }
+
+    #[test]
+    fn every_single_byte_change_of_the_cf_timestamp_header_is_rejected(
+        secret_text in any::<String>(),
+        ts in 0i64..100_000_000_000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        m in mutation(),
+    ) {
+        let ts_text = ts.to_string();
+        let sig = cf::sign(&secret_text, &ts_text, &body);
+        let s = secret(&secret_text);
+        if let Some(changed) = apply(ts_text.as_bytes(), &m) {
+            // A skew as large as possible, so only the signature can reject the change.
+            prop_assert!(
+                cf::verify(Some(sig.as_bytes()), Some(&changed), &body, &[&s], ts, u64::MAX).is_err(),
+                "{:?} accepted", m
+            );
+        }
+    }
+
+    #[test]
+    fn cf_parse_never_panics_on_arbitrary_bytes(
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        schema in prop::option::of(any::<String>()),
+    ) {
+        let _ = cf::parse(&body, schema.as_deref());
+    }
+
+    #[test]
+    fn cf_parse_never_panics_on_arbitrary_json(
+        value in prop_oneof![json_value(), cf_envelope()],
+        schema in prop::option::of(prop_oneof![
+            Just("incident.created.v1".to_string()),
+            any::<String>(),
+        ]),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        let _ = cf::parse(&body, schema.as_deref());
+    }
+
+    #[test]
+    fn halo_parse_never_panics_on_arbitrary_bytes_or_json(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        value in prop_oneof![json_value(), halo_delivery()],
+    ) {
+        let _ = halo::parse(&bytes);
+        let _ = halo::parse(&serde_json::to_vec(&value).unwrap());
+    }
+
+    #[test]
+    fn halo_secret_and_signature_checks_never_panic(
+        header in prop::option::of(prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..120),
+            any::<String>().prop_map(|s| format!("sha256={s}").into_bytes()),
+            "[ =a-zA-Z0-9+/]{0,90}".prop_map(String::into_bytes),
+        ]),
+        body in prop::collection::vec(any::<u8>(), 0..200),
+        secrets in prop::collection::vec(any::<String>(), 0..3),
+    ) {
+        let secrets: Vec<SecretString> = secrets.iter().map(|s| secret(s)).collect();
+        let _ = halo::shared_secret_matches(header.as_deref(), &secrets);
+        for s in &secrets {
+            let _ = halo::signature_matches(header.as_deref(), &body, s);
+        }
+        let _ = halo::signature_matches(header.as_deref(), &body, &secret(""));
+    }
+
+    #[test]
+    fn a_halo_signature_verifies_and_every_single_byte_change_of_the_body_is_rejected(
+        secret_text in any::<String>(),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        m in mutation(),
+    ) {
+        let header = halo::sign(&secret_text, &body);
+        let s = secret(&secret_text);
+        prop_assert!(halo::signature_matches(Some(header.as_bytes()), &body, &s));
+        if let Some(changed) = apply(&body, &m) {
+            prop_assert!(
+                !halo::signature_matches(Some(header.as_bytes()), &changed, &s),
+                "{:?} accepted", m
+            );
+        }
+    }
+
+    #[test]
+    fn replacing_one_character_of_a_halo_digest_with_another_base64_character_is_rejected(
+        secret_text in any::<String>(),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        at in any::<Index>(),
+        with in prop::sample::select(
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".to_vec()
+        ),
+    ) {
+        let header = halo::sign(&secret_text, &body);
+        // "sha256= " then 43 digest characters and one '=' of padding.
+        let digest_start = header.len() - 44;
+        let i = digest_start + at.index(43);
+        let mut changed = header.clone().into_bytes();
+        prop_assume!(changed[i] != with);
+        changed[i] = with;
+        let s = secret(&secret_text);
+        prop_assert!(
+            !halo::signature_matches(Some(&changed), &body, &s),
+            "{} accepted", String::from_utf8_lossy(&changed)
+        );
+    }
+}
+
+const VECTOR_SECRET: &str = "whsec_example_secret";
+const VECTOR_TS: &str = "1776870000";
+const VECTOR_BODY: &str = r#"{"type":"incident.created.v1","timestamp":"2026-04-22T15:00:00Z","isTest":false,"occurredAt":"2026-04-22T14:55:00Z","data":{"incidentId":"abc","source":"sentinel"}}"#;
+
+#[test]
+fn no_single_byte_change_of_the_contract_vector_verifies_exhaustively() {
+    let s = secret(VECTOR_SECRET);
+    let now: i64 = VECTOR_TS.parse().unwrap();
+    let sig = cf::sign(VECTOR_SECRET, VECTOR_TS, VECTOR_BODY.as_bytes());
+    let check = |sig: &[u8], ts: &[u8], body: &[u8]| {
+        cf::verify(Some(sig), Some(ts), body, &[&s], now, u64::MAX)
+    };
+    assert_eq!(
+        check(sig.as_bytes(), VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes()),
+        Ok(())
+    );
+    let mut tried = 0usize;
+    for changed in all_mutations(sig.as_bytes()) {
+        tried += 1;
+        assert!(
+            check(&changed, VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes()).is_err(),
+            "signature {:?} accepted",
+            String::from_utf8_lossy(&changed)
+        );
+    }
+    for changed in all_mutations(VECTOR_TS.as_bytes()) {
+        tried += 1;
+        assert!(
+            check(sig.as_bytes(), &changed, VECTOR_BODY.as_bytes()).is_err(),
+            "timestamp {:?} accepted",
+            String::from_utf8_lossy(&changed)
+        );
+    }
+    for changed in all_mutations(VECTOR_BODY.as_bytes()) {
+        tried += 1;
+        assert!(
+            check(sig.as_bytes(), VECTOR_TS.as_bytes(), &changed).is_err(),
+            "body {:?} accepted",
+            String::from_utf8_lossy(&changed)
+        );
+    }
+    // 71-byte signature, 10-digit timestamp, 172-byte body: 255·n flips, 256·(n+1) inserts, n deletes.
+    let expected: usize = [sig.len(), VECTOR_TS.len(), VECTOR_BODY.len()]
+        .iter()
+        .map(|n| 255 * n + 256 * (n + 1) + n)
+        .sum();
+    assert_eq!(tried, expected);
+}
+
+// ---- settings -------------------------------------------------------------------------
+
+/// The setting names of `local.settings.json.example` plus the port the host sets.
+fn setting_names() -> Vec<String> {
+    let example: Value = serde_json::from_str(
+        &std::fs::read_to_string("local.settings.json.example").expect("example settings"),
+    )
+    .expect("example settings are JSON");
+    let mut names: Vec<String> = example["Values"]
+        .as_object()
+        .expect("a Values object")
+        .keys()
+        .cloned()
+        .collect();
+    for extra in [
+        "FUNCTIONS_CUSTOMHANDLER_PORT",
+        "AzureWebJobsStorage__blobServiceUri",
+        "AzureWebJobsStorage__accountName",
+    ] {
+        if !names.iter().any(|n| n == extra) {
+            names.push(extra.to_string());
+        }
+    }
+    names.sort();
+    names
+}
+
+/// A complete, valid environment: both functions configured.
+fn valid_env() -> HashMap<String, String> {
+    [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "3000"),
+        ("CF_WEBHOOK_SECRET", "whsec_x"),
+        ("HALO_AUTH_URL", "http://127.0.0.1:9/auth"),
+        ("HALO_API_BASE_URL", "http://127.0.0.1:9/api"),
+        ("HALO_CLIENT_ID", "client"),
+        ("HALO_CLIENT_SECRET", "secret"),
+        ("HALO_DEFAULT_TICKETTYPE_ID", "25"),
+        ("HALO_DEFAULT_CLIENT_ID", "1"),
+        ("HALO_CLOSED_STATUS_ID", "9,10"),
+        ("HALO_WEBHOOK_SECRET", "shared"),
+        ("CF_API_BASE_URL", "http://127.0.0.1:9/api/v2"),
+        ("CF_SERVICE_ACCOUNT_CLIENT_ID", "cf-client"),
+        ("CF_SERVICE_ACCOUNT_CLIENT_SECRET", "cf-secret"),
+        ("CF_WORKSPACE_ID", "ws"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// Setting values: anything, and the near-misses a parser is most likely to trip on.
+fn setting_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => any::<String>(),
+        1 => "[0-9]{0,25}",
+        1 => "-?[0-9]{1,5}(,[0-9 ]{0,4}){0,3},?",
+        1 => "([a-zA-Z ]{0,6}=?[0-9a-z ]{0,6},?){0,4}",
+        1 => "[0-9]{0,12}/[0-9]{0,12}",
+        1 => "(https?://)?[a-z0-9./: ]{0,20}",
+        1 => "@Microsoft\\.KeyVault\\(.{0,20}",
+        1 => prop::sample::select(vec![
+            "", " ", "0", "65535", "65536", "18446744073709551616", "text", "JSON", "blob",
+            "memory", "ack", "create", "Low=3", "0/0", "1000000/1", "{title}{", "{", "}",
+            "https://", "http:///x", "-1", "9,,10", ",", "=", "a=", "=1",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn settings_never_panic_on_arbitrary_values_of_known_names(
+        picks in prop::collection::vec((any::<Index>(), setting_value()), 0..40),
+    ) {
+        let names = setting_names();
+        let vars: HashMap<String, String> = picks
+            .into_iter()
+            .map(|(i, v)| (i.get(&names).clone(), v))
+            .collect();
+        if let Err(e) = Settings::from_vars(&vars) {
+            prop_assert!(names.contains(&e.name), "error names an unknown setting: {}", e);
+            prop_assert!(!e.to_string().contains('\n'), "not one line: {}", e);
+        }
+    }
+
+    #[test]
+    fn settings_never_panic_when_a_valid_environment_gets_odd_values(
+        picks in prop::collection::vec((any::<Index>(), setting_value()), 1..4),
+    ) {
+        let names = setting_names();
+        let mut vars = valid_env();
+        for (i, v) in picks {
+            vars.insert(i.get(&names).clone(), v);
+        }
+        if let Err(e) = Settings::from_vars(&vars) {
+            prop_assert!(names.contains(&e.name), "error names an unknown setting: {}", e);
+            prop_assert!(!e.to_string().contains('\n'), "not one line: {}", e);
+        }
+    }
+}
+
+#[test]
+fn the_valid_environment_used_above_is_accepted() {
+    // Otherwise the second property would only ever test the error path.
+    let settings = Settings::from_vars(&valid_env()).expect("valid settings");
+    assert!(settings.cf_to_halo.is_ok());
+    assert!(settings.halo_to_cf.is_ok());
+}
+
+#[test]
+fn settings_never_panic_on_extreme_values_of_any_known_name() {
+    // The random properties above find overflow only by luck; this tries every name with
+    // every boundary value, one at a time, on top of a valid environment.
+    let extremes = [
+        "18446744073709551615",
+        "18446744073709551616",
+        "9223372036854775807",
+        "213503982334602",
+        "4294967296",
+        "65536",
+        "-1",
+        "0",
+        "4294967295/18446744073709551615",
+        "18446744073709551615/1",
+        "Low=18446744073709551615",
+        "a=18446744073709551616,Low=1",
+        "18446744073709551615,18446744073709551615",
+    ];
+    let mut panics = Vec::new();
+    for name in setting_names() {
+        for value in extremes {
+            let mut vars = valid_env();
+            vars.insert(name.clone(), value.to_string());
+            if std::panic::catch_unwind(|| Settings::from_vars(&vars)).is_err() {
+                panics.push(format!("{name}={value}"));
+            }
+        }
+    }
+    assert!(
+        panics.is_empty(),
+        "Settings::from_vars panicked for {panics:?}"
+    );
+}
