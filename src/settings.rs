@@ -102,6 +102,8 @@ pub struct StateSettings {
     pub blob_service_uri: Option<String>,
     /// `AzureWebJobsStorage__accountName`.
     pub account_name: Option<String>,
+    /// `AzureWebJobsStorage__clientId`: a user-assigned identity for storage.
+    pub storage_client_id: Option<String>,
     /// How long processed event and delivery ids are remembered.
     pub ledger_ttl: Duration,
 }
@@ -467,6 +469,17 @@ fn parse_state(src: &mut Source) -> Result<StateSettings, SettingsError> {
     let account_name = src
         .get("AzureWebJobsStorage__accountName")
         .map(str::to_string);
+    let storage_client_id = src.get("AzureWebJobsStorage__clientId").map(str::to_string);
+    if kind == StateKind::Blob
+        && blob_url.is_none()
+        && blob_service_uri.is_none()
+        && account_name.is_none()
+    {
+        return Err(SettingsError::new(
+            "STATE_STORE",
+            "blob needs STATE_BLOB_URL, AzureWebJobsStorage__blobServiceUri or AzureWebJobsStorage__accountName",
+        ));
+    }
     let ttl_days = src.u64_or("LEDGER_TTL_DAYS", 7)?;
     if !(1..=3650).contains(&ttl_days) {
         return Err(SettingsError::new("LEDGER_TTL_DAYS", "must be 1–3650 days"));
@@ -477,6 +490,7 @@ fn parse_state(src: &mut Source) -> Result<StateSettings, SettingsError> {
         blob_url,
         blob_service_uri,
         account_name,
+        storage_client_id,
         ledger_ttl: Duration::from_secs(ttl_days * 86_400),
     })
 }
@@ -812,6 +826,17 @@ mod tests {
             assert_eq!(err.name, name);
             assert!(err.to_string().contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn a_blob_store_without_an_endpoint_is_refused_and_with_one_accepted() {
+        let mut v = vars(&full());
+        v.insert("STATE_STORE".into(), "blob".into());
+        let err = Settings::from_vars(&v).unwrap_err();
+        assert_eq!(err.name, "STATE_STORE");
+        assert!(err.problem.contains("STATE_BLOB_URL"), "{err}");
+        v.insert("AzureWebJobsStorage__accountName".into(), "acct".into());
+        assert_eq!(Settings::from_vars(&v).unwrap().state.kind, StateKind::Blob);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, web};
+use secrecy::ExposeSecret;
 use serde_json::json;
 
 use crate::clock::{Clock, SystemClock};
@@ -13,8 +14,9 @@ use crate::contraforce::client::ContraForceClient;
 use crate::halo::client::HaloClient;
 use crate::http::budget::Budget;
 use crate::routes;
-use crate::settings::{Readiness, Settings, StateKind};
+use crate::settings::{Readiness, Settings, StateKind, StateSettings};
 use crate::state::StateStore;
+use crate::state::blob::{BlobLocation, BlobStore};
 use crate::state::memory::MemoryStore;
 use crate::sync::cf_to_halo::CfToHalo;
 use crate::sync::halo_to_cf::HaloToCf;
@@ -64,15 +66,32 @@ pub fn http_client() -> reqwest::Client {
         .expect("a client with these options always builds")
 }
 
+/// Where the `blob` store lives: `STATE_BLOB_URL` wins, then the Function App's own storage
+/// account through its managed identity (CONTRACT §5; settings checked that one is present).
+pub fn blob_location(state: &StateSettings) -> BlobLocation {
+    if let Some(url) = &state.blob_url {
+        return BlobLocation::SasUrl(url.expose_secret().to_string());
+    }
+    let service = match (&state.blob_service_uri, &state.account_name) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some(account)) => format!("https://{account}.blob.core.windows.net"),
+        (None, None) => unreachable!("settings require an endpoint for STATE_STORE=blob"),
+    };
+    BlobLocation::ManagedIdentity {
+        container_url: format!("{}/{}", service.trim_end_matches('/'), state.container),
+        client_id: state.storage_client_id.clone(),
+    }
+}
+
 /// Builds the shared state; no network call is made here.
 pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<AppState> {
     let store: Arc<dyn StateStore> = match (&overrides.store, &settings.state.kind) {
         (Some(store), _) => store.clone(),
         (None, StateKind::Memory) => Arc::new(MemoryStore::new(settings.state.ledger_ttl)),
         (None, StateKind::Blob) => {
-            return Err(std::io::Error::other(
-                "STATE_STORE=blob is not available in this build; use memory",
-            ));
+            let store = BlobStore::new(&blob_location(&settings.state), settings.state.ledger_ttl)
+                .map_err(std::io::Error::other)?;
+            Arc::new(store)
         }
     };
     let http = http_client();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Claim, StateError, StateStore, TicketSync};
+use super::{Claim, ClaimHolder, StateError, StateStore, TicketSync};
 use crate::http::{Deadline, clamp_retry_after};
 
 /// Expired ledger entries are swept once this many entries were added.
@@ -55,6 +55,13 @@ struct Slot {
 struct MemoryClaim {
     _guard: tokio::sync::OwnedMutexGuard<()>,
     _slot: Arc<Slot>,
+}
+
+#[async_trait]
+impl ClaimHolder for MemoryClaim {
+    async fn release(self: Box<Self>) {
+        // Dropping the guard hands the key to the next waiter.
+    }
 }
 
 /// In-process state; the default for local runs and the demo.

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::http::Deadline;
 
+pub mod blob;
 pub mod memory;
 
 /// A state operation that could not be done.
@@ -34,16 +35,31 @@ pub struct TicketSync {
     pub close_mirrored: bool,
 }
 
-/// Held while one request works on one key; dropping it releases the claim.
+/// Held while one request works on one key. `release` frees it before the answer goes out;
+/// dropping it frees it too, as a fallback (and a blob claim also expires on its own).
 pub struct Claim {
-    _holder: Box<dyn Send + Sync>,
+    holder: Option<Box<dyn ClaimHolder>>,
+}
+
+/// What keeps a claim alive, and how it lets go.
+#[async_trait]
+pub trait ClaimHolder: Send + Sync {
+    /// Frees the claim now.
+    async fn release(self: Box<Self>);
 }
 
 impl Claim {
-    /// Wraps whatever keeps the claim alive until dropped.
-    pub fn new(holder: impl Send + Sync + 'static) -> Self {
+    /// Wraps a backend's holder.
+    pub fn new(holder: impl ClaimHolder + 'static) -> Self {
         Self {
-            _holder: Box::new(holder),
+            holder: Some(Box::new(holder)),
+        }
+    }
+
+    /// Frees the claim and waits until others can take it.
+    pub async fn release(mut self) {
+        if let Some(holder) = self.holder.take() {
+            holder.release().await;
         }
     }
 }

@@ -91,10 +91,23 @@ impl CfToHalo {
         }
         // One delivery of an event at a time, so a concurrent re-delivery waits and then
         // finds the event processed instead of adding a second note.
-        let _event_claim = self
+        let event_claim = self
             .store
             .claim(&format!("event:{event_id}"), deadline, self.claim_hold)
             .await?;
+        let result = self.handle_claimed(event_id, incident, deadline).await;
+        // Freed before the answer goes out, so a re-delivery right after never finds it held.
+        event_claim.release().await;
+        result
+    }
+
+    /// The event's work once its claim is held.
+    async fn handle_claimed(
+        &self,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+    ) -> Result<CfOutcome, ApiError> {
         if let Some(ticket_id) = self.store.processed_event(event_id).await? {
             return Ok(CfOutcome::Duplicate { ticket_id });
         }
@@ -125,16 +138,21 @@ impl CfToHalo {
             }
             // Only the creation needs the incident to itself: notes on a linked ticket run
             // side by side, so a delivery that waited here and finds a link lets go first.
-            let _ref_claim = self
+            let ref_claim = self
                 .store
                 .claim(&format!("ref:{reference}"), deadline, self.claim_hold)
                 .await?;
-            if self.store.ticket_for_reference(&reference).await?.is_some() {
+            let linked = self.store.ticket_for_reference(&reference).await;
+            if !matches!(linked, Ok(None)) {
+                ref_claim.release().await;
+                linked?;
                 continue;
             }
-            return self
+            let outcome = self
                 .create_claimed(event_id, incident, deadline, &reference)
                 .await;
+            ref_claim.release().await;
+            return outcome;
         }
     }
 

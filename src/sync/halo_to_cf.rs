@@ -102,10 +102,23 @@ impl HaloToCf {
             return Ok(HaloOutcome::Duplicate);
         }
         // One delivery per ticket at a time: the watermark is read and advanced by one owner.
-        let _claim = self
+        let claim = self
             .store
             .claim(&format!("ticket:{ticket_id}"), deadline, self.claim_hold)
             .await?;
+        let result = self.handle_claimed(ticket_id, delivery_id, deadline).await;
+        // Freed before the answer goes out, so the next delivery never finds it held.
+        claim.release().await;
+        result
+    }
+
+    /// The delivery's work once the ticket's claim is held.
+    async fn handle_claimed(
+        &self,
+        ticket_id: u64,
+        delivery_id: Option<&str>,
+        deadline: Deadline,
+    ) -> Result<HaloOutcome, ApiError> {
         if let Some(id) = delivery_id
             && self.store.delivery_processed(id).await?
         {

@@ -55,6 +55,116 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// Which state store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// In process.
+    Memory,
+    /// Azure Blob Storage on the shared Azurite, in a fresh container.
+    Blob,
+}
+
+/// Environment settings selecting a state store.
+pub fn store_env(store: Store) -> Vec<(String, String)> {
+    match store {
+        Store::Memory => vec![("STATE_STORE".into(), "memory".into())],
+        Store::Blob => {
+            let azurite = crate::azurite::Azurite::shared();
+            let url = azurite.container_url(&crate::azurite::Azurite::new_container());
+            vec![
+                ("STATE_STORE".into(), "blob".into()),
+                ("STATE_BLOB_URL".into(), url),
+            ]
+        }
+    }
+}
+
+/// Spawns the handler on the given store after `configure` adjusts the environment.
+pub async fn spawn_app_on_store(
+    store: Store,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
+    let env_for_store = tokio::task::spawn_blocking(move || store_env(store))
+        .await
+        .unwrap();
+    spawn_app_with(|env| {
+        env.extend(env_for_store);
+        configure(env);
+    })
+    .await
+}
+
+/// The real executable, serving on a free port with this environment; killed when dropped.
+pub struct HandlerProcess {
+    pub address: String,
+    child: std::process::Child,
+}
+
+impl HandlerProcess {
+    /// Starts the binary and waits until it answers `GET /`.
+    pub async fn start(env: &HashMap<String, String>) -> HandlerProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cf-halo-bridge"))
+            .env_clear()
+            .envs(env)
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("handler starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let started = std::time::Instant::now();
+        while client.get(format!("{address}/")).send().await.is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "handler never became ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        HandlerProcess { address, child }
+    }
+
+    /// SIGKILL, as a recycled or crashed instance dies.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HandlerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// POSTs a correctly signed ContraForce delivery to any handler address.
+pub async fn post_cf_to(
+    http: &reqwest::Client,
+    address: &str,
+    event_id: &str,
+    body: &Value,
+    now: i64,
+) -> (u16, Value) {
+    let body = serde_json::to_vec(body).unwrap();
+    let ts = now.to_string();
+    let r = http
+        .post(format!("{address}/api/CfToHalo"))
+        .header("X-CF-Signature", sign(CF_SECRET, &ts, &body))
+        .header("X-CF-Timestamp", ts)
+        .header("X-CF-Event-Id", event_id)
+        .body(body)
+        .send()
+        .await
+        .expect("request sent");
+    answer(r).await
+}
+
 /// Spawns the handler after `configure` adjusts the environment.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
     let sandbox = Sandbox::start().await.expect("sandbox starts");

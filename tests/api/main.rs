@@ -1,5 +1,8 @@
 //! Black-box tests: the handler on a loopback port against the sandbox fakes.
+mod azurite;
 mod bad_input;
+mod blob_store;
+mod both_stores;
 mod cf_to_halo;
 mod concurrency;
 mod halo_to_cf;

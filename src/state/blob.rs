@@ -1,0 +1,545 @@
+//! The `blob` state store: Azure Blob Storage in the Function App's own account, shared by
+//! every instance (CONTRACT §5).
+//!
+//! Every write is conditional: create-if-absent (`If-None-Match: *`) to claim or record,
+//! replace-if-ETag (`If-Match`) to advance, so two instances never both win. A claim is a blob
+//! with an expiry: a process killed mid-request leaves one behind, and it is taken over once it
+//! expires.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use azure_core::http::{
+    ClientOptions, Etag, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode,
+};
+use azure_storage_blob::models::{BlobClientDeleteOptions, BlobClientUploadOptions};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::{Claim, ClaimHolder, StateError, StateStore, TicketSync};
+use crate::http::{Deadline, clamp_retry_after};
+
+/// How often a waiter looks at a claim held elsewhere.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+/// Longest a claim lives without its owner: a dead owner's claim is taken over after this.
+pub const MAX_CLAIM_HOLD: Duration = Duration::from_secs(60);
+
+/// Where the store's container is and how to authenticate to it.
+#[derive(Clone)]
+pub enum BlobLocation {
+    /// A container URL carrying a SAS (Azurite, local runs).
+    SasUrl(String),
+    /// A container URL reached with the app's managed identity.
+    ManagedIdentity {
+        /// `https://{account}.blob.core.windows.net/{container}`.
+        container_url: String,
+        /// A user-assigned identity's client id, when not the system identity.
+        client_id: Option<String>,
+    },
+}
+
+/// What a blob held and the ETag it had when read.
+struct Read<T> {
+    value: T,
+    etag: Etag,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LedgerEntry {
+    #[serde(rename = "ticketId")]
+    ticket_id: u64,
+    /// Unix seconds when recorded.
+    at: u64,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Eq)]
+struct Link {
+    #[serde(rename = "ticketId")]
+    ticket_id: u64,
+    reference: String,
+}
+
+#[derive(Serialize, Deserialize, Default, Clone, Copy)]
+struct SyncRecord {
+    watermark: u64,
+    #[serde(rename = "closeMirrored")]
+    close_mirrored: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ClaimRecord {
+    owner: String,
+    /// Unix milliseconds after which anyone may take the claim over.
+    #[serde(rename = "expiresAtMs")]
+    expires_at_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A blob name for an arbitrary key: the key's SHA-256, so any event id or reference is safe.
+fn hashed(prefix: &str, key: &str) -> String {
+    format!(
+        "{prefix}/{}.json",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    )
+}
+
+fn unavailable(e: &azure_core::Error) -> StateError {
+    StateError::Unavailable(format!(
+        "blob storage: {}",
+        e.http_status()
+            .map_or_else(|| e.to_string(), |s| s.to_string())
+    ))
+}
+
+fn content(
+    body: &azure_core::Bytes,
+) -> RequestContent<azure_core::Bytes, azure_core::http::NoFormat> {
+    body.clone().into()
+}
+
+/// The container itself is gone.
+fn container_missing(e: &azure_core::Error) -> bool {
+    matches!(e.kind(), azure_core::error::ErrorKind::HttpResponse { status: StatusCode::NotFound, error_code: Some(code), .. } if code == "ContainerNotFound")
+}
+
+/// The conditional write lost: the blob exists (create) or changed (replace).
+fn lost_race(e: &azure_core::Error) -> bool {
+    matches!(
+        e.http_status(),
+        Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
+    )
+}
+
+/// Azure Blob Storage state.
+pub struct BlobStore {
+    container: Arc<BlobContainerClient>,
+    ttl: Duration,
+    ready: OnceCell<()>,
+    /// ETags of ticket sync blobs as last read or written here, for replace-if-ETag.
+    sync_etags: Mutex<HashMap<u64, Etag>>,
+}
+
+impl BlobStore {
+    /// A store on `location`; nothing is contacted until first used.
+    pub fn new(location: &BlobLocation, ledger_ttl: Duration) -> Result<Self, StateError> {
+        // Fail fast: the webhook's own deadline and the sender's re-delivery are the retry.
+        let retry = RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: azure_core::time::Duration::milliseconds(100),
+            max_retries: 2,
+            max_total_elapsed: azure_core::time::Duration::seconds(3),
+            max_delay: azure_core::time::Duration::seconds(1),
+        });
+        let options = BlobContainerClientOptions {
+            client_options: ClientOptions {
+                retry,
+                ..ClientOptions::default()
+            },
+            ..BlobContainerClientOptions::default()
+        };
+        let bad = |e: azure_core::Error| StateError::Unavailable(format!("blob store set-up: {e}"));
+        let container = match location {
+            BlobLocation::SasUrl(url) => {
+                let url = url
+                    .parse()
+                    .map_err(|_| StateError::Unavailable("STATE_BLOB_URL is not a URL".into()))?;
+                BlobContainerClient::new(url, None, Some(options)).map_err(bad)?
+            }
+            BlobLocation::ManagedIdentity {
+                container_url,
+                client_id,
+            } => {
+                let url = container_url.parse().map_err(|_| {
+                    StateError::Unavailable("the storage endpoint is not a URL".into())
+                })?;
+                let credential = azure_identity::ManagedIdentityCredential::new(Some(
+                    azure_identity::ManagedIdentityCredentialOptions {
+                        user_assigned_id: client_id
+                            .clone()
+                            .map(azure_identity::UserAssignedId::ClientId),
+                        ..Default::default()
+                    },
+                ))
+                .map_err(bad)?;
+                BlobContainerClient::new(url, Some(credential), Some(options)).map_err(bad)?
+            }
+        };
+        Ok(Self {
+            container: Arc::new(container),
+            ttl: ledger_ttl,
+            ready: OnceCell::new(),
+            sync_etags: Mutex::default(),
+        })
+    }
+
+    /// Creates the container on first use (once per process).
+    async fn ensure_container(&self) -> Result<(), StateError> {
+        self.ready
+            .get_or_try_init(|| self.create_container())
+            .await
+            .map(drop)
+    }
+
+    async fn create_container(&self) -> Result<(), StateError> {
+        match self.container.create(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<Read<T>>, StateError> {
+        self.ensure_container().await?;
+        let blob = self.container.blob_client(name);
+        let result = match blob.download(None).await {
+            Ok(r) => r,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
+            Err(e) => return Err(unavailable(&e)),
+        };
+        let etag = result
+            .properties
+            .etag
+            .clone()
+            .ok_or_else(|| StateError::Unavailable("blob without ETag".into()))?;
+        let bytes = result.body.collect().await.map_err(|e| unavailable(&e))?;
+        // An unreadable record is treated as absent and will be overwritten conditionally.
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Some(Read { value, etag })),
+            Err(_) => {
+                tracing::warn!(blob = name, "unreadable state blob; treating it as absent");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `value` only if the blob is absent (`etag` None) or still has `etag`.
+    /// `Ok(None)` means the condition failed: someone else wrote first.
+    async fn write<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        etag: Option<&Etag>,
+    ) -> Result<Option<Etag>, StateError> {
+        self.ensure_container().await?;
+        let body = serde_json::to_vec(value).map_err(|e| StateError::Unavailable(e.to_string()))?;
+        let options = match etag {
+            Some(etag) => BlobClientUploadOptions {
+                if_match: Some(etag.clone()),
+                ..Default::default()
+            },
+            None => BlobClientUploadOptions::default().if_not_exists(),
+        };
+        let body = azure_core::Bytes::from(body);
+        let blob = self.container.blob_client(name);
+        let mut result = blob.upload(content(&body), Some(options.clone())).await;
+        // The container was deleted (or the emulator lost it): make it again, once.
+        if let Err(e) = &result
+            && container_missing(e)
+        {
+            tracing::warn!("state container missing; creating it again");
+            self.create_container().await?;
+            result = blob.upload(content(&body), Some(options)).await;
+        }
+        match result {
+            Ok(result) => Ok(Some(result.etag.unwrap_or_else(|| Etag::from("*")))),
+            Err(e) if lost_race(&e) => Ok(None),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    /// Deletes the blob if it still has `etag`; a changed or missing blob is left alone.
+    async fn delete(&self, name: &str, etag: &Etag) -> Result<(), StateError> {
+        let options = BlobClientDeleteOptions {
+            if_match: Some(etag.clone()),
+            ..Default::default()
+        };
+        match self.container.blob_client(name).delete(Some(options)).await {
+            Ok(_) => Ok(()),
+            Err(e) if lost_race(&e) || e.http_status() == Some(StatusCode::NotFound) => Ok(()),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    fn fresh(&self, at: u64) -> bool {
+        now_ms() / 1000 < at.saturating_add(self.ttl.as_secs())
+    }
+
+    /// Records a ledger entry: create-if-absent, or replace an expired one.
+    async fn record(&self, name: &str, ticket_id: u64) -> Result<(), StateError> {
+        let entry = LedgerEntry {
+            ticket_id,
+            at: now_ms() / 1000,
+        };
+        for _ in 0..3 {
+            if self.write(name, &entry, None).await?.is_some() {
+                return Ok(());
+            }
+            match self.read::<LedgerEntry>(name).await? {
+                // Someone recorded it already: the same fact, nothing to do.
+                Some(existing) if self.fresh(existing.value.at) => return Ok(()),
+                Some(expired) => {
+                    if self
+                        .write(name, &entry, Some(&expired.etag))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(());
+                    }
+                }
+                None => {}
+            }
+        }
+        Err(StateError::Unavailable(format!(
+            "could not record {name}: contended"
+        )))
+    }
+
+    /// Writes a link: create-if-absent, or replace a different one.
+    async fn put_link(&self, name: &str, link: &Link) -> Result<(), StateError> {
+        for _ in 0..3 {
+            match self.read::<Link>(name).await? {
+                Some(existing) if existing.value == *link => return Ok(()),
+                Some(existing) => {
+                    if self
+                        .write(name, link, Some(&existing.etag))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(());
+                    }
+                }
+                None => {
+                    if self.write(name, link, None).await?.is_some() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(StateError::Unavailable(format!(
+            "could not link {name}: contended"
+        )))
+    }
+}
+
+/// A claim blob this request owns.
+struct BlobClaim {
+    container: Arc<BlobContainerClient>,
+    name: String,
+    etag: Etag,
+    released: bool,
+}
+
+impl BlobClaim {
+    async fn delete(container: &BlobContainerClient, name: &str, etag: Etag) {
+        let options = BlobClientDeleteOptions {
+            if_match: Some(etag),
+            ..Default::default()
+        };
+        if let Err(e) = container.blob_client(name).delete(Some(options)).await
+            && e.http_status()
+                .is_none_or(|s| s != StatusCode::NotFound && s != StatusCode::PreconditionFailed)
+        {
+            tracing::warn!(error = %e, "claim not released; it will expire");
+        }
+    }
+}
+
+#[async_trait]
+impl ClaimHolder for BlobClaim {
+    async fn release(mut self: Box<Self>) {
+        self.released = true;
+        Self::delete(&self.container, &self.name, self.etag.clone()).await;
+    }
+}
+
+impl Drop for BlobClaim {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (container, name, etag) = (
+            self.container.clone(),
+            std::mem::take(&mut self.name),
+            self.etag.clone(),
+        );
+        // Not releasing is safe too: the claim expires on its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { Self::delete(&container, &name, etag).await });
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for BlobStore {
+    async fn processed_event(&self, event_id: &str) -> Result<Option<u64>, StateError> {
+        let entry = self
+            .read::<LedgerEntry>(&hashed("events", event_id))
+            .await?;
+        Ok(entry
+            .filter(|e| self.fresh(e.value.at))
+            .map(|e| e.value.ticket_id))
+    }
+
+    async fn record_event(&self, event_id: &str, ticket_id: u64) -> Result<(), StateError> {
+        self.record(&hashed("events", event_id), ticket_id).await
+    }
+
+    async fn delivery_processed(&self, delivery_id: &str) -> Result<bool, StateError> {
+        let entry = self
+            .read::<LedgerEntry>(&hashed("deliveries", delivery_id))
+            .await?;
+        Ok(entry.is_some_and(|e| self.fresh(e.value.at)))
+    }
+
+    async fn record_delivery(&self, delivery_id: &str) -> Result<(), StateError> {
+        self.record(&hashed("deliveries", delivery_id), 0).await
+    }
+
+    async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError> {
+        let link = self.read::<Link>(&hashed("refs", reference)).await?;
+        Ok(link
+            .filter(|l| l.value.reference == reference)
+            .map(|l| l.value.ticket_id))
+    }
+
+    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError> {
+        let link = self
+            .read::<Link>(&format!("tickets/{ticket_id}/ref.json"))
+            .await?;
+        Ok(link
+            .filter(|l| l.value.ticket_id == ticket_id)
+            .map(|l| l.value.reference))
+    }
+
+    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
+        let link = Link {
+            ticket_id,
+            reference: reference.to_string(),
+        };
+        self.put_link(&hashed("refs", reference), &link).await?;
+        self.put_link(&format!("tickets/{ticket_id}/ref.json"), &link)
+            .await
+    }
+
+    async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
+        let name = hashed("refs", reference);
+        match self.read::<Link>(&name).await? {
+            Some(link) if link.value.ticket_id == ticket_id => self.delete(&name, &link.etag).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn ticket_sync(&self, ticket_id: u64) -> Result<TicketSync, StateError> {
+        let read = self
+            .read::<SyncRecord>(&format!("tickets/{ticket_id}/sync.json"))
+            .await?;
+        let mut etags = self.sync_etags.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(match read {
+            Some(r) => {
+                etags.insert(ticket_id, r.etag);
+                TicketSync {
+                    watermark: r.value.watermark,
+                    close_mirrored: r.value.close_mirrored,
+                }
+            }
+            None => {
+                etags.remove(&ticket_id);
+                TicketSync::default()
+            }
+        })
+    }
+
+    async fn set_ticket_sync(&self, ticket_id: u64, sync: TicketSync) -> Result<(), StateError> {
+        let name = format!("tickets/{ticket_id}/sync.json");
+        let record = SyncRecord {
+            watermark: sync.watermark,
+            close_mirrored: sync.close_mirrored,
+        };
+        let known = self
+            .sync_etags
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&ticket_id)
+            .cloned();
+        let written = match known {
+            Some(etag) => self.write(&name, &record, Some(&etag)).await?,
+            // Never read here (CfToHalo's first write, or another instance's ticket): read now.
+            None => match self.read::<SyncRecord>(&name).await? {
+                Some(current) => self.write(&name, &record, Some(&current.etag)).await?,
+                None => self.write(&name, &record, None).await?,
+            },
+        };
+        let mut etags = self.sync_etags.lock().unwrap_or_else(|p| p.into_inner());
+        match written {
+            Some(etag) => {
+                etags.insert(ticket_id, etag);
+                Ok(())
+            }
+            // Someone else advanced this ticket meanwhile (a claim taken over): never overwrite.
+            None => {
+                etags.remove(&ticket_id);
+                Err(StateError::Unavailable(format!(
+                    "ticket {ticket_id} was advanced elsewhere"
+                )))
+            }
+        }
+    }
+
+    async fn claim(
+        &self,
+        key: &str,
+        deadline: Deadline,
+        hold_for: Duration,
+    ) -> Result<Claim, StateError> {
+        let name = hashed("claims", key);
+        // The holder's request ends at its deadline (plus the route's backstop); the claim
+        // outlives it a little so a slow release never lets two owners overlap.
+        let hold = (hold_for + Duration::from_secs(2)).min(MAX_CLAIM_HOLD);
+        let owner = uuid::Uuid::new_v4().to_string();
+        loop {
+            let mine = ClaimRecord {
+                owner: owner.clone(),
+                expires_at_ms: now_ms() + hold.as_millis() as u64,
+            };
+            let taken = match self.read::<ClaimRecord>(&name).await? {
+                None => self.write(&name, &mine, None).await?,
+                // The owner died or overran: take it over, conditionally on what we saw.
+                Some(held) if held.value.expires_at_ms <= now_ms() => {
+                    tracing::warn!(claim = key, "taking over an expired claim");
+                    self.write(&name, &mine, Some(&held.etag)).await?
+                }
+                Some(held) => {
+                    let left =
+                        Duration::from_millis(held.value.expires_at_ms.saturating_sub(now_ms()));
+                    if deadline.remaining() <= CLAIM_POLL {
+                        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+                        return Err(StateError::Busy {
+                            key: key.to_string(),
+                            retry_after: clamp_retry_after(secs),
+                        });
+                    }
+                    tokio::time::sleep(CLAIM_POLL).await;
+                    continue;
+                }
+            };
+            if let Some(etag) = taken {
+                return Ok(Claim::new(BlobClaim {
+                    container: self.container.clone(),
+                    name,
+                    etag,
+                    released: false,
+                }));
+            }
+            // Lost the race to another instance: look again.
+        }
+    }
+}
