@@ -286,16 +286,15 @@ impl BlobStore {
             match self.read::<LedgerEntry>(name).await? {
                 // Someone recorded it already: the same fact, nothing to do.
                 Some(existing) if self.fresh(existing.value.at) => return Ok(()),
-                Some(expired) => {
+                Some(expired)
                     if self
                         .write(name, &entry, Some(&expired.etag))
                         .await?
-                        .is_some()
-                    {
-                        return Ok(());
-                    }
+                        .is_some() =>
+                {
+                    return Ok(());
                 }
-                None => {}
+                _ => {}
             }
         }
         Err(StateError::Unavailable(format!(

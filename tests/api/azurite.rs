@@ -37,12 +37,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A command to start and where to send the started child.
+type SpawnRequest = (Command, mpsc::Sender<Child>);
+
 /// Spawns a child from one long-lived thread: with PR_SET_PDEATHSIG the child is killed when
 /// that thread (so the test process) ends, even if a test panics first.
 fn spawn_tied_to_process(mut command: Command) -> Child {
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<(Command, mpsc::Sender<Child>)>>> = OnceLock::new();
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<(Command, mpsc::Sender<Child>)>();
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
         std::thread::spawn(move || {
             for (mut command, reply) in rx {
                 let child = command.spawn().expect("azurite starts");

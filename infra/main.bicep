@@ -1,0 +1,340 @@
+// cf-halo-bridge: the Azure resources for the ContraForce <-> HaloPSA custom handler.
+//
+// Deploy with `azd up` (azure.yaml at the repo root), or by hand:
+//   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> -p haloAuthUrl=... (see docs/deploy-to-azure.md)
+//
+// Secrets are never parameters: they live in the Key Vault made here, under the names of
+// CONTRACT §6 (`cf-webhook-secret`, `halo-client-secret`, ...), and the handler reads them through
+// the Function App's system-assigned identity (app setting KEY_VAULT_URI).
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------
+// Where and how
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; used to derive a unique token for resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for every resource (Flex Consumption is not offered in every region: az functionapp list-flexconsumption-locations).')
+param location string
+
+@description('Resource group to create or reuse. Empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Object id of the person (or pipeline) deploying. When set, it gets Key Vault Secrets Officer on the vault so it can store the secrets. azd fills it from AZURE_PRINCIPAL_ID.')
+param principalId string = ''
+
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+@description('Kind of principal principalId is.')
+param principalType string = 'User'
+
+@allowed([
+  'FlexConsumption'
+  'ElasticPremium'
+])
+@description('Hosting plan: FlexConsumption (FC1, the recommended serverless plan) or ElasticPremium (EP1-EP3, always-warm instances).')
+param hostingPlan string = 'FlexConsumption'
+
+// Flex Consumption needs functionAppConfig.runtime to name a stack from its catalogue, and there
+// is no Rust stack. A custom handler is switched on by host.json's customHandler.description,
+// not by the stack (azure.md §1.8: the host checks HttpWorkerOptions.Description), so on Flex the
+// handler runs under any listed stack. `custom`/`1.0` is in the ARM enums but missing from the
+// documented Flex stack table, and an uncatalogued runtime is accepted by ARM and then fails at
+// host start with a generic 500 (Azure/Azure-Functions#2666). The default is therefore a listed
+// stack, python 3.12, as the official MCP custom-handler-on-Flex samples use. Switch to
+// custom/1.0 only after `az functionapp list-flexconsumption-runtimes -l <region>` lists it.
+@description('Flex Consumption only: functionAppConfig.runtime.name. A listed stack; the custom handler comes from host.json.')
+param flexRuntimeName string = 'python'
+
+@description('Flex Consumption only: functionAppConfig.runtime.version, a version the region lists for flexRuntimeName.')
+param flexRuntimeVersion string = '3.12'
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption only: maximum instance count. Halo rate limits are per tenant: size HALO_RATE_LIMIT as the tenant budget divided by this.')
+param flexMaximumInstanceCount int = 40
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Flex Consumption only: instance memory in MB.')
+param flexInstanceMemoryMB int = 2048
+
+@allowed([
+  'EP1'
+  'EP2'
+  'EP3'
+])
+@description('Elastic Premium only: the plan size.')
+param premiumSku string = 'EP1'
+
+@minValue(1)
+@maxValue(100)
+@description('Elastic Premium only: maximum number of instances the plan may scale out to.')
+param premiumMaximumElasticWorkerCount int = 3
+
+@description('STATE_CONTAINER: blob container for the handler\'s state (STATE_STORE=blob), in the Function App\'s own storage account.')
+param stateContainerName string = 'cf-halo-state'
+
+// ---------------------------------------------------------------------------------------------
+// Handler settings (CONTRACT §2), non-secret only. Required ones have no default: azd asks for
+// them (or reads them from `azd env set <SETTING> <value>`, see main.parameters.json).
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@description('HALO_AUTH_URL: Halo authorisation server, e.g. https://yourname.halopsa.com/auth (the token is at /token).')
+param haloAuthUrl string
+
+@minLength(1)
+@description('HALO_API_BASE_URL: Halo resource server, e.g. https://yourname.halopsa.com/api.')
+param haloApiBaseUrl string
+
+@minLength(1)
+@description('HALO_CLIENT_ID: client id of the Halo API application ("Client ID and Secret (Services)"). Its secret goes to Key Vault as halo-client-secret.')
+param haloClientId string
+
+@description('HALO_TENANT: hosted Halo tenant name, sent on the token request; empty for on-premises Halo.')
+param haloTenant string = ''
+
+@minLength(1)
+@description('HALO_DEFAULT_TICKETTYPE_ID: id of the ticket type new tickets get.')
+param haloDefaultTicketTypeId string
+
+@minLength(1)
+@description('HALO_DEFAULT_CLIENT_ID: Halo client for ContraForce accounts missing from HALO_CLIENT_MAP.')
+param haloDefaultClientId string
+
+@minLength(1)
+@description('HALO_CLOSED_STATUS_ID: Halo status id(s) meaning closed, one id or a comma list such as 9,10.')
+param haloClosedStatusId string
+
+@minLength(1)
+@description('CF_API_BASE_URL: ContraForce API, e.g. https://prod.platform.contraforce.com/api/v2.')
+param cfApiBaseUrl string
+
+@minLength(1)
+@description('CF_SERVICE_ACCOUNT_CLIENT_ID: ContraForce service account client id. Its secret goes to Key Vault as cf-service-account-client-secret.')
+param cfServiceAccountClientId string
+
+@minLength(1)
+@description('CF_WORKSPACE_ID: ContraForce workspace of the incidents.')
+param cfWorkspaceId string
+
+@description('HALO_SCOPE: token scope.')
+param haloScope string = 'all'
+
+@description('HALO_CLIENT_MAP: accountId=clientId,... (ContraForce account -> Halo client).')
+param haloClientMap string = ''
+
+@description('HALO_PRIORITY_MAP: severity -> priority_id; must have a Low entry.')
+param haloPriorityMap string = 'High=1,Medium=2,Low=3,Informational=3'
+
+@description('HALO_TITLE_TEMPLATE: ticket summary template.')
+param haloTitleTemplate string = '[CF #{incidentNumber}] {title}'
+
+@description('HALO_TEAM: sent as team when set.')
+param haloTeam string = ''
+
+@description('HALO_CATEGORY: sent as category_1 when set.')
+param haloCategory string = ''
+
+@description('HALO_EXTERNAL_REF_FIELD_ID: keep the reference in this custom field instead of thirdpartynumber.')
+param haloExternalRefFieldId string = ''
+
+@description('HALO_PRIVATE_NOTE_OUTCOME: outcome of the notes the handler writes (a number is sent as outcome_id).')
+param haloPrivateNoteOutcome string = 'Private Note'
+
+@description('HALO_INTEGRATION_AGENT_ID: actions by this agent (the API application\'s agent) are never forwarded.')
+param haloIntegrationAgentId string = ''
+
+@description('HALO_WEBHOOK_SIGNATURE_HEADER: header carrying the Halo HMAC when halo-webhook-signing-secret is used.')
+param haloWebhookSignatureHeader string = 'x-signature'
+
+@description('HALO_RATE_LIMIT: client-side Halo budget per instance, n/seconds.')
+param haloRateLimit string = '300/300'
+
+@description('CF_MAX_SKEW_SECONDS: allowed |now - X-CF-Timestamp|.')
+param cfMaxSkewSeconds string = '300'
+
+@allowed([
+  'ack'
+  'create'
+])
+@description('CF_TEST_EVENTS: ack (test deliveries create nothing) or create.')
+param cfTestEvents string = 'ack'
+
+@description('CF_CLOSE_CLASSIFICATION: sent when closing a ContraForce incident.')
+param cfCloseClassification string = 'Undetermined'
+
+@description('CF_CLOSE_CLASSIFICATION_REASON: sent when closing a ContraForce incident.')
+param cfCloseClassificationReason string = 'InaccurateData'
+
+@description('REQUEST_DEADLINE_SECONDS: upstream time one webhook may spend before answering 503 (1-220).')
+param requestDeadlineSeconds string = '20'
+
+@description('LEDGER_TTL_DAYS: processed event and delivery ids are forgotten after this many days.')
+param ledgerTtlDays string = '7'
+
+@allowed([
+  'text'
+  'json'
+])
+@description('LOG_FORMAT: text or json (json gives one object per line in Application Insights traces).')
+param logFormat string = 'text'
+
+@description('MAX_BODY_BYTES: request size cap.')
+param maxBodyBytes string = '1048576'
+
+@description('RUST_LOG: log filter.')
+param rustLog string = 'info'
+
+// ---------------------------------------------------------------------------------------------
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var serviceName = 'bridge'
+var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
+var deploymentContainerName = 'app-package-${resourceToken}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    containerNames: [
+      deploymentContainerName
+      stateContainerName
+    ]
+    stateContainerName: stateContainerName
+    ledgerTtlDays: int(ledgerTtlDays)
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+  }
+}
+
+// What the handler reads (CONTRACT §2). The secret settings are absent on purpose: with
+// KEY_VAULT_URI set the handler fetches them from the vault (CONTRACT §6).
+var handlerSettings = {
+  KEY_VAULT_URI: keyVault.outputs.uri
+  STATE_STORE: 'blob'
+  STATE_CONTAINER: stateContainerName
+  HALO_AUTH_URL: haloAuthUrl
+  HALO_API_BASE_URL: haloApiBaseUrl
+  HALO_CLIENT_ID: haloClientId
+  HALO_TENANT: haloTenant
+  HALO_SCOPE: haloScope
+  HALO_DEFAULT_TICKETTYPE_ID: haloDefaultTicketTypeId
+  HALO_DEFAULT_CLIENT_ID: haloDefaultClientId
+  HALO_CLOSED_STATUS_ID: haloClosedStatusId
+  HALO_CLIENT_MAP: haloClientMap
+  HALO_PRIORITY_MAP: haloPriorityMap
+  HALO_TITLE_TEMPLATE: haloTitleTemplate
+  HALO_TEAM: haloTeam
+  HALO_CATEGORY: haloCategory
+  HALO_EXTERNAL_REF_FIELD_ID: haloExternalRefFieldId
+  HALO_PRIVATE_NOTE_OUTCOME: haloPrivateNoteOutcome
+  HALO_INTEGRATION_AGENT_ID: haloIntegrationAgentId
+  HALO_WEBHOOK_SIGNATURE_HEADER: haloWebhookSignatureHeader
+  HALO_RATE_LIMIT: haloRateLimit
+  CF_API_BASE_URL: cfApiBaseUrl
+  CF_SERVICE_ACCOUNT_CLIENT_ID: cfServiceAccountClientId
+  CF_WORKSPACE_ID: cfWorkspaceId
+  CF_MAX_SKEW_SECONDS: cfMaxSkewSeconds
+  CF_TEST_EVENTS: cfTestEvents
+  CF_CLOSE_CLASSIFICATION: cfCloseClassification
+  CF_CLOSE_CLASSIFICATION_REASON: cfCloseClassificationReason
+  REQUEST_DEADLINE_SECONDS: requestDeadlineSeconds
+  LEDGER_TTL_DAYS: ledgerTtlDays
+  LOG_FORMAT: logFormat
+  MAX_BODY_BYTES: maxBodyBytes
+  RUST_LOG: rustLog
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: union(tags, {
+      'azd-service-name': serviceName
+    })
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    hostingPlan: hostingPlan
+    flexRuntimeName: flexRuntimeName
+    flexRuntimeVersion: flexRuntimeVersion
+    flexMaximumInstanceCount: flexMaximumInstanceCount
+    flexInstanceMemoryMB: flexInstanceMemoryMB
+    premiumSku: premiumSku
+    premiumMaximumElasticWorkerCount: premiumMaximumElasticWorkerCount
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    handlerSettings: handlerSettings
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    functionAppId: functionApp.outputs.id
+    functionAppPrincipalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_HOSTNAME string = functionApp.outputs.defaultHostName
+// The function URLs without their key: append ?code=<function key> (docs/deploy-to-azure.md).
+output CF_TO_HALO_URL string = 'https://${functionApp.outputs.defaultHostName}/api/CfToHalo'
+output HALO_TO_CF_URL string = 'https://${functionApp.outputs.defaultHostName}/api/HaloToCf'
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output KEY_VAULT_URI string = keyVault.outputs.uri
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name

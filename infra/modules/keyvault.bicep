@@ -1,0 +1,40 @@
+// The vault holding the handler's secrets (CONTRACT §6: the setting name in lower case with `-`
+// for `_`, e.g. cf-webhook-secret). Access is by Azure RBAC only (no access policies); the
+// Function App's identity gets Key Vault Secrets User in rbac.bicep.
+
+param location string
+param tags object
+
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Days a deleted secret or vault can be recovered.')
+@minValue(7)
+@maxValue(90)
+param softDeleteRetentionInDays int = 90
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: subscription().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: softDeleteRetentionInDays
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+}
+
+output name string = vault.name
+output id string = vault.id
+output uri string = vault.properties.vaultUri
