@@ -1,4 +1,5 @@
-//! Command line: `serve` (what the Functions host runs), `demo`, `sandbox`.
+//! Command line: `serve` (what the Functions host runs), `demo`, `sandbox`, the operator tools
+//! (`halo-lookup`, `send-test-event`, `check-config`) and the benchmarks (`bench`, `bench-burst`).
 
 use std::process::ExitCode;
 
@@ -36,6 +37,40 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         window_secs: u64,
     },
+    /// List Halo's ticket types, priorities, statuses, outcomes, teams and clients with their ids.
+    ///
+    /// Uses the HALO_AUTH_URL, HALO_API_BASE_URL, HALO_CLIENT_ID, HALO_CLIENT_SECRET (and
+    /// HALO_TENANT, HALO_SCOPE) settings from the environment. Statuses are marked closed when
+    /// their id is in HALO_CLOSED_STATUS_ID or, when that is not set, when the id is 9 or the
+    /// name contains "closed" or "resolved".
+    #[command(
+        after_help = "Examples:\n  cf-halo-bridge halo-lookup\n  cf-halo-bridge halo-lookup statuses outcomes\n  cf-halo-bridge halo-lookup --json > halo-ids.json"
+    )]
+    HaloLookup {
+        /// Print one JSON document instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Only these tables (default: all).
+        #[arg(value_enum)]
+        tables: Vec<crate::tools::halo_lookup::Table>,
+    },
+    /// Sign and POST a ContraForce incident event to a CfToHalo URL, as the portal does.
+    ///
+    /// Prints the answer; exit code 0 on a 2xx answer, 1 otherwise.
+    #[command(
+        after_help = "Examples:\n  cf-halo-bridge send-test-event --url http://127.0.0.1:7071/api/CfToHalo\n  cf-halo-bridge send-test-event --url 'https://<app>.azurewebsites.net/api/CfToHalo?code=<key>' --test-flag\n  cf-halo-bridge send-test-event --url https://<app>.azurewebsites.net/api/CfToHalo --function-key <key> --file event.json --event-id evt-1"
+    )]
+    SendTestEvent(crate::tools::send_test_event::Args),
+    /// Validate every setting and reach Halo, ContraForce, Key Vault and the state store.
+    ///
+    /// Prints one PASS/FAIL/SKIP line per check; exit code 0 only when no check failed.
+    #[command(after_help = "Example:\n  cf-halo-bridge check-config")]
+    CheckConfig,
+    /// Benchmark the release handler against the sandbox: cold start, throughput, latency, RSS.
+    ///
+    /// Spawns this executable's `serve` as a separate process and drives it over loopback.
+    /// Build with --release first (scripts/bench does).
+    Bench(crate::bench::BenchArgs),
     /// Run the fake Halo and fake ContraForce on fixed local ports for local runs.
     Sandbox {
         /// Port of the fake Halo.
@@ -68,6 +103,12 @@ pub fn main() -> ExitCode {
             calls,
             window_secs,
         } => runtime.block_on(crate::bench::burst(incidents, calls, window_secs)),
+        Command::HaloLookup { json, tables } => {
+            runtime.block_on(crate::tools::halo_lookup::run(tables, json))
+        }
+        Command::SendTestEvent(args) => runtime.block_on(crate::tools::send_test_event::run(args)),
+        Command::CheckConfig => runtime.block_on(crate::tools::check_config::run()),
+        Command::Bench(args) => runtime.block_on(crate::bench::bench(args)),
         Command::Sandbox { halo_port, cf_port } => {
             runtime.block_on(crate::demo::sandbox(halo_port, cf_port))
         }

@@ -92,6 +92,31 @@ impl HaloClient {
         self.retry.run(idempotency, deadline, attempt).await
     }
 
+    /// Fetches a token now (or reuses the cached one): `check-config`'s first Halo step.
+    pub async fn fetch_token(&self, deadline: Deadline) -> Result<(), UpstreamError> {
+        self.tokens.token(deadline).await.map(drop)
+    }
+
+    /// An authorised `GET {api}/{path}` with the retry policy, for reads such as the lookup
+    /// tables (`TicketType`, `Priority`, `Status`, `Outcome`, `Team`, `Client`). The answer is
+    /// Halo's JSON as it came (`Null` when it was not JSON).
+    pub async fn get_json(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        deadline: Deadline,
+    ) -> Result<Value, UpstreamError> {
+        self.call(
+            Method::GET,
+            path,
+            |r| r.query(query),
+            Idempotency::Safe,
+            None,
+            deadline,
+        )
+        .await
+    }
+
     /// Looks the reference up and accepts a hit only if its reference matches exactly.
     pub async fn find_ticket(
         &self,

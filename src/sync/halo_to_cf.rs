@@ -217,8 +217,10 @@ impl HaloToCf {
                     .post_comment(&incident.incident_id, &incident.source, &content, deadline)
                     .await
                 {
-                    // Keep what already went, so a retry never posts it twice.
-                    self.store.set_ticket_sync(ticket_id, *sync).await?;
+                    // Posted notes are already stored; keep the skips before this one too.
+                    if sync.watermark != written {
+                        self.store.set_ticket_sync(ticket_id, *sync).await?;
+                    }
                     tracing::warn!(ticket_id, action_id = action.id, error = %e, "comment not posted");
                     return Err(e.into());
                 }

@@ -14,4 +14,6 @@ mod packaging;
 mod process;
 mod properties;
 mod resilience;
+mod telemetry;
 mod tokens;
+mod tools;
