@@ -13,7 +13,6 @@ use crate::contraforce::webhook::sign;
 use crate::sandbox::Sandbox;
 use crate::sandbox::halo::RateLimit as HaloLimit;
 use crate::settings::Settings;
-use crate::startup::{Application, Overrides};
 
 const CF_SECRET: &str = "bench-contraforce-signing-secret";
 const INCIDENT: &str = include_str!("../tests/data/cf-incident-created.json");
@@ -23,28 +22,6 @@ struct Delivery {
     attempts: u32,
     status: String,
     ticket_id: Option<u64>,
-}
-
-/// Starts the sandbox and the handler in this process; returns the handler's base URL.
-async fn start(
-    extra: &[(&str, &str)],
-) -> std::io::Result<(Sandbox, String, actix_web::dev::ServerHandle)> {
-    let sandbox = Sandbox::start().await?;
-    let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
-    env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
-    for (k, v) in extra {
-        env.insert((*k).into(), (*v).into());
-    }
-    let settings = Settings::from_vars(&env).map_err(std::io::Error::other)?;
-    let app = Application::with_listener(
-        &settings,
-        Overrides::default(),
-        TcpListener::bind("127.0.0.1:0")?,
-    )?;
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    Ok((sandbox, url, handle))
 }
 
 /// Posts one signed incident until it is answered 200, sleeping each 503's `Retry-After`, as
@@ -97,8 +74,13 @@ async fn deliver(http: &reqwest::Client, url: &str, n: usize) -> Delivery {
 /// `bench-burst`: many new incidents at once against a rate-limited sandbox Halo.
 pub async fn burst(incidents: usize, calls: u32, window_secs: u64) -> ExitCode {
     let limit = format!("{calls}/{window_secs}");
-    let (sandbox, url, handle) = match start(&[("HALO_RATE_LIMIT", &limit)]).await {
-        Ok(started) => started,
+    let local = crate::demo::start_local(&[
+        ("CF_WEBHOOK_SECRET", CF_SECRET),
+        ("HALO_RATE_LIMIT", &limit),
+    ])
+    .await;
+    let (sandbox, url, handle) = match local {
+        Ok(l) => (l.sandbox, l.url, l.handle),
         Err(e) => {
             eprintln!("cannot start: {e}");
             return ExitCode::FAILURE;

@@ -113,20 +113,44 @@ pub async fn run() -> ExitCode {
     }
 }
 
-async fn run_demo() -> std::io::Result<usize> {
+/// The sandbox and the handler, both in this process on free loopback ports.
+pub struct Local {
+    /// The fakes.
+    pub sandbox: Sandbox,
+    /// The handler's base URL.
+    pub url: String,
+    /// Stops the handler.
+    pub handle: actix_web::dev::ServerHandle,
+}
+
+/// Starts the sandbox, then the handler pointed at it with `extra` settings on top.
+pub async fn start_local(extra: &[(&str, &str)]) -> std::io::Result<Local> {
     let sandbox = Sandbox::start().await?;
     let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
-    env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
-    env.insert("HALO_WEBHOOK_SECRET".into(), HALO_SECRET.into());
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::from_vars(&env).map_err(std::io::Error::other)?;
-    let app = Application::with_listener(
-        &settings,
-        Overrides::default(),
-        TcpListener::bind("127.0.0.1:0")?,
-    )?;
-    let handler = format!("http://127.0.0.1:{}", app.port());
-    let server = app.handle();
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let app = Application::with_listener(&settings, Overrides::default(), listener)?;
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
+    Ok(Local {
+        sandbox,
+        url,
+        handle,
+    })
+}
+
+async fn run_demo() -> std::io::Result<usize> {
+    let Local {
+        sandbox,
+        url: handler,
+        handle: server,
+    } = start_local(&[
+        ("CF_WEBHOOK_SECRET", CF_SECRET),
+        ("HALO_WEBHOOK_SECRET", HALO_SECRET),
+    ])
+    .await?;
     let demo = Demo {
         sandbox,
         handler,

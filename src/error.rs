@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::http::{DEFAULT_RETRY_AFTER_SECS, System, UpstreamError, clamp_retry_after};
+use crate::secrets::Unresolved;
 use crate::state::StateError;
 
 /// An answer other than 200.
@@ -101,6 +102,15 @@ impl From<UpstreamError> for ApiError {
                 detail,
                 ..
             } => Self::ContraForceRejected(detail),
+        }
+    }
+}
+
+impl From<Unresolved> for ApiError {
+    fn from(e: Unresolved) -> Self {
+        match e {
+            Unresolved::Loading => Self::SecretsUnavailable,
+            Unresolved::Missing(names) => Self::NotConfigured(names),
         }
     }
 }

@@ -60,6 +60,19 @@ pub struct Settings {
     pub halo_to_cf: Readiness<HaloToCfSettings>,
     /// Settings that held an unresolved Key Vault reference (logged at start).
     pub unresolved_key_vault_refs: Vec<String>,
+    /// Key Vault for the secret settings, when `KEY_VAULT_URI` is set.
+    pub key_vault: Option<KeyVaultSettings>,
+    /// Secret settings given in the environment (they win over Key Vault).
+    pub secret_env: HashMap<&'static str, SecretString>,
+}
+
+/// Where secrets come from when the environment lacks them (CONTRACT §6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyVaultSettings {
+    /// `KEY_VAULT_URI`, e.g. `https://kv-name.vault.azure.net`.
+    pub uri: String,
+    /// `AZURE_CLIENT_ID`: a user-assigned identity, when not the system identity.
+    pub client_id: Option<String>,
 }
 
 /// `text` or `json` log lines.
@@ -117,8 +130,6 @@ pub struct HaloConnection {
     pub api_base_url: String,
     /// OAuth client id.
     pub client_id: String,
-    /// OAuth client secret.
-    pub client_secret: SecretString,
     /// Hosted tenant name, when set.
     pub tenant: Option<String>,
     /// Token scope.
@@ -148,10 +159,6 @@ pub enum NoteOutcome {
 /// Settings of the CfToHalo function.
 #[derive(Debug, Clone)]
 pub struct CfToHaloSettings {
-    /// Current ContraForce signing secret.
-    pub webhook_secret: SecretString,
-    /// Previous secret, accepted during rotation.
-    pub webhook_secret_previous: Option<SecretString>,
     /// Allowed |now − X-CF-Timestamp| in seconds.
     pub max_skew_seconds: u64,
     /// Test delivery handling.
@@ -197,18 +204,12 @@ impl MappingSettings {
 /// Settings of the HaloToCf function.
 #[derive(Debug, Clone)]
 pub struct HaloToCfSettings {
-    /// Expected `X-Halo-Secret` values (current first, then previous).
-    pub shared_secrets: Vec<SecretString>,
-    /// HMAC signing secret, when signature mode is on.
-    pub signing_secret: Option<SecretString>,
     /// Header carrying the HMAC (lower case).
     pub signature_header: String,
     /// ContraForce API base, e.g. `https://prod.platform.contraforce.com/api/v2`.
     pub cf_api_base_url: String,
     /// Service account client id.
     pub cf_client_id: String,
-    /// Service account client secret.
-    pub cf_client_secret: SecretString,
     /// Workspace of every incident.
     pub cf_workspace_id: String,
     /// Status ids that mean "closed".
@@ -227,6 +228,8 @@ pub struct HaloToCfSettings {
 struct Source<'a> {
     vars: &'a HashMap<String, String>,
     unresolved: Vec<String>,
+    /// Secrets absent here may still come from Key Vault: decided at request time.
+    key_vault: bool,
 }
 
 impl<'a> Source<'a> {
@@ -246,6 +249,11 @@ impl<'a> Source<'a> {
 
     fn secret(&mut self, name: &str) -> Option<SecretString> {
         self.get(name).map(|v| SecretString::from(v.to_string()))
+    }
+
+    /// Whether a secret setting can be had: from the environment or, later, Key Vault.
+    fn secret_available(&mut self, name: &str) -> bool {
+        self.get(name).is_some() || self.key_vault
     }
 
     fn u64(&mut self, name: &str) -> Result<Option<u64>, SettingsError> {
@@ -363,10 +371,16 @@ impl Settings {
 
     /// Parses settings from a name → value map (the environment, or a test's map).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Settings, SettingsError> {
+        let key_vault = parse_key_vault(vars)?;
         let mut src = Source {
             vars,
             unresolved: Vec::new(),
+            key_vault: key_vault.is_some(),
         };
+        let secret_env: HashMap<&'static str, SecretString> = crate::secrets::SECRET_SETTINGS
+            .into_iter()
+            .filter_map(|name| src.secret(name).map(|v| (name, v)))
+            .collect();
 
         let port = match src.get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             Some(v) => v.parse::<u16>().map_err(|_| {
@@ -424,6 +438,8 @@ impl Settings {
             cf_to_halo,
             halo_to_cf,
             unresolved_key_vault_refs: src.unresolved,
+            key_vault,
+            secret_env,
         })
     }
 }
@@ -495,50 +511,69 @@ fn parse_state(src: &mut Source) -> Result<StateSettings, SettingsError> {
     })
 }
 
+fn parse_key_vault(
+    vars: &HashMap<String, String>,
+) -> Result<Option<KeyVaultSettings>, SettingsError> {
+    let Some(uri) = vars
+        .get("KEY_VAULT_URI")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !uri.to_ascii_lowercase().starts_with("https://") {
+        return Err(SettingsError::new(
+            "KEY_VAULT_URI",
+            "expected the https URL of a vault",
+        ));
+    }
+    let client_id = vars
+        .get("AZURE_CLIENT_ID")
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    Ok(Some(KeyVaultSettings {
+        uri: parse_url("KEY_VAULT_URI", uri)?,
+        client_id,
+    }))
+}
+
 fn parse_halo_connection(src: &mut Source) -> Result<Option<HaloConnection>, SettingsError> {
     let auth_url = src.url("HALO_AUTH_URL")?;
     let api_base_url = src.url("HALO_API_BASE_URL")?;
     let client_id = src.get("HALO_CLIENT_ID").map(str::to_string);
-    let client_secret = src.secret("HALO_CLIENT_SECRET");
     let tenant = src.get("HALO_TENANT").map(str::to_string);
     let scope = src.get("HALO_SCOPE").unwrap_or("all").to_string();
     let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
-    Ok(match (auth_url, api_base_url, client_id, client_secret) {
-        (Some(auth_url), Some(api_base_url), Some(client_id), Some(client_secret)) => {
-            Some(HaloConnection {
-                auth_url,
-                api_base_url,
-                client_id,
-                client_secret,
-                tenant,
-                scope,
-                external_ref_field_id,
-            })
-        }
+    Ok(match (auth_url, api_base_url, client_id) {
+        (Some(auth_url), Some(api_base_url), Some(client_id)) => Some(HaloConnection {
+            auth_url,
+            api_base_url,
+            client_id,
+            tenant,
+            scope,
+            external_ref_field_id,
+        }),
         _ => None,
     })
 }
 
-/// Names of the four Halo connection settings that are absent.
+/// Names of the four Halo connection settings that cannot be had.
 fn missing_halo(src: &mut Source) -> Vec<String> {
-    [
-        "HALO_AUTH_URL",
-        "HALO_API_BASE_URL",
-        "HALO_CLIENT_ID",
-        "HALO_CLIENT_SECRET",
-    ]
-    .into_iter()
-    .filter(|n| src.get(n).is_none())
-    .map(str::to_string)
-    .collect()
+    let mut missing: Vec<String> = ["HALO_AUTH_URL", "HALO_API_BASE_URL", "HALO_CLIENT_ID"]
+        .into_iter()
+        .filter(|n| src.get(n).is_none())
+        .map(str::to_string)
+        .collect();
+    if !src.secret_available("HALO_CLIENT_SECRET") {
+        missing.push("HALO_CLIENT_SECRET".to_string());
+    }
+    missing
 }
 
 fn parse_cf_to_halo(
     src: &mut Source,
     halo: Option<&HaloConnection>,
 ) -> Result<Readiness<CfToHaloSettings>, SettingsError> {
-    let secret = src.secret("CF_WEBHOOK_SECRET");
-    let previous = src.secret("CF_WEBHOOK_SECRET_PREVIOUS");
     let max_skew_seconds = src.u64_or("CF_MAX_SKEW_SECONDS", 300)?;
     let test_events = match src
         .get("CF_TEST_EVENTS")
@@ -580,26 +615,26 @@ fn parse_cf_to_halo(
     let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
 
     let mut missing = Vec::new();
-    if secret.is_none() {
+    if !src.secret_available("CF_WEBHOOK_SECRET") {
         missing.push("CF_WEBHOOK_SECRET".to_string());
     }
-    if halo.is_none() {
-        missing.extend(missing_halo(src));
-    }
+    missing.extend(missing_halo(src));
+    debug_assert!(
+        halo.is_some() || !missing.is_empty(),
+        "a missing connection is named"
+    );
     if ticket_type.is_none() {
         missing.push("HALO_DEFAULT_TICKETTYPE_ID".to_string());
     }
     if default_client.is_none() {
         missing.push("HALO_DEFAULT_CLIENT_ID".to_string());
     }
-    let (Some(webhook_secret), Some(ticket_type_id), Some(default_client_id), true) =
-        (secret, ticket_type, default_client, missing.is_empty())
+    let (Some(ticket_type_id), Some(default_client_id), true) =
+        (ticket_type, default_client, missing.is_empty())
     else {
         return Ok(Err(missing));
     };
     Ok(Ok(CfToHaloSettings {
-        webhook_secret,
-        webhook_secret_previous: previous,
         max_skew_seconds,
         test_events,
         mapping: MappingSettings {
@@ -627,12 +662,6 @@ fn parse_halo_to_cf(
     src: &mut Source,
     halo: Option<&HaloConnection>,
 ) -> Result<Readiness<HaloToCfSettings>, SettingsError> {
-    let shared: Vec<SecretString> = ["HALO_WEBHOOK_SECRET", "HALO_WEBHOOK_SECRET_PREVIOUS"]
-        .into_iter()
-        .filter_map(|n| src.secret(n))
-        .collect();
-    let has_current = src.get("HALO_WEBHOOK_SECRET").is_some();
-    let signing_secret = src.secret("HALO_WEBHOOK_SIGNING_SECRET");
     let signature_header = src
         .get("HALO_WEBHOOK_SIGNATURE_HEADER")
         .unwrap_or("x-signature")
@@ -645,7 +674,6 @@ fn parse_halo_to_cf(
     }
     let cf_api_base_url = src.url("CF_API_BASE_URL")?;
     let cf_client_id = src.get("CF_SERVICE_ACCOUNT_CLIENT_ID").map(str::to_string);
-    let cf_client_secret = src.secret("CF_SERVICE_ACCOUNT_CLIENT_SECRET");
     let cf_workspace_id = src.get("CF_WORKSPACE_ID").map(str::to_string);
     let closed = src
         .get("HALO_CLOSED_STATUS_ID")
@@ -663,19 +691,21 @@ fn parse_halo_to_cf(
         .to_string();
 
     let mut missing = Vec::new();
-    if !has_current && signing_secret.is_none() {
+    if !src.secret_available("HALO_WEBHOOK_SECRET")
+        && !src.secret_available("HALO_WEBHOOK_SIGNING_SECRET")
+    {
         missing.push("HALO_WEBHOOK_SECRET".to_string());
     }
-    if halo.is_none() {
-        missing.extend(missing_halo(src));
-    }
+    missing.extend(missing_halo(src));
+    debug_assert!(
+        halo.is_some() || !missing.is_empty(),
+        "a missing connection is named"
+    );
+    let cf_secret = src.secret_available("CF_SERVICE_ACCOUNT_CLIENT_SECRET");
     for (name, present) in [
         ("CF_API_BASE_URL", cf_api_base_url.is_some()),
         ("CF_SERVICE_ACCOUNT_CLIENT_ID", cf_client_id.is_some()),
-        (
-            "CF_SERVICE_ACCOUNT_CLIENT_SECRET",
-            cf_client_secret.is_some(),
-        ),
+        ("CF_SERVICE_ACCOUNT_CLIENT_SECRET", cf_secret),
         ("CF_WORKSPACE_ID", cf_workspace_id.is_some()),
         ("HALO_CLOSED_STATUS_ID", closed.is_some()),
     ] {
@@ -683,33 +713,19 @@ fn parse_halo_to_cf(
             missing.push(name.to_string());
         }
     }
-    let (
-        Some(cf_api_base_url),
-        Some(cf_client_id),
-        Some(cf_client_secret),
-        Some(cf_workspace_id),
-        Some(closed),
-        true,
-    ) = (
+    let (Some(cf_api_base_url), Some(cf_client_id), Some(cf_workspace_id), Some(closed), true) = (
         cf_api_base_url,
         cf_client_id,
-        cf_client_secret,
         cf_workspace_id,
         closed,
         missing.is_empty(),
-    )
-    else {
+    ) else {
         return Ok(Err(missing));
     };
-    // Only the previous secret without a current one would let rotation leave a gap; the
-    // current one is what `missing` checks, so `shared` is complete here.
     Ok(Ok(HaloToCfSettings {
-        shared_secrets: if has_current { shared } else { Vec::new() },
-        signing_secret,
         signature_header,
         cf_api_base_url,
         cf_client_id,
-        cf_client_secret,
         cf_workspace_id,
         closed_status_ids: closed,
         integration_agent_id,
@@ -853,11 +869,35 @@ mod tests {
         v.remove("HALO_WEBHOOK_SECRET");
         v.insert("HALO_WEBHOOK_SIGNING_SECRET".into(), "sign".into());
         v.insert("HALO_WEBHOOK_SECRET_PREVIOUS".into(), "old".into());
-        let s = Settings::from_vars(&v).unwrap().halo_to_cf.unwrap();
-        assert!(
-            s.shared_secrets.is_empty(),
-            "a previous secret alone must not authenticate"
+        let s = Settings::from_vars(&v).unwrap();
+        assert!(s.halo_to_cf.is_ok());
+        assert!(s.secret_env.contains_key("HALO_WEBHOOK_SIGNING_SECRET"));
+        assert!(!s.secret_env.contains_key("HALO_WEBHOOK_SECRET"));
+    }
+
+    #[test]
+    fn with_key_vault_absent_secrets_are_left_to_request_time() {
+        let mut v = vars(&full());
+        for name in crate::secrets::SECRET_SETTINGS {
+            v.remove(name);
+        }
+        assert!(Settings::from_vars(&v).unwrap().cf_to_halo.is_err());
+        v.insert(
+            "KEY_VAULT_URI".into(),
+            "https://kv-bridge.vault.azure.net/".into(),
         );
-        assert!(s.signing_secret.is_some());
+        v.insert("CF_WEBHOOK_SECRET".into(), "from-env".into());
+        let s = Settings::from_vars(&v).unwrap();
+        assert!(s.cf_to_halo.is_ok() && s.halo_to_cf.is_ok());
+        assert_eq!(
+            s.key_vault.unwrap().uri,
+            "https://kv-bridge.vault.azure.net"
+        );
+        assert_eq!(
+            s.secret_env.keys().collect::<Vec<_>>(),
+            vec![&"CF_WEBHOOK_SECRET"]
+        );
+        v.insert("KEY_VAULT_URI".into(), "http://kv".into());
+        assert_eq!(Settings::from_vars(&v).unwrap_err().name, "KEY_VAULT_URI");
     }
 }

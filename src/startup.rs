@@ -14,6 +14,8 @@ use crate::contraforce::client::ContraForceClient;
 use crate::halo::client::HaloClient;
 use crate::http::budget::Budget;
 use crate::routes;
+use crate::secrets::vault::KeyVaultSource;
+use crate::secrets::{SecretSource, Secrets};
 use crate::settings::{Readiness, Settings, StateKind, StateSettings};
 use crate::state::StateStore;
 use crate::state::blob::{BlobLocation, BlobStore};
@@ -35,6 +37,8 @@ pub struct AppState {
     pub halo_to_cf: Readiness<Arc<HaloToCf>>,
     /// The Halo client both functions share, when configured.
     pub halo: Option<Arc<HaloClient>>,
+    /// Secret values (environment, then Key Vault).
+    pub secrets: Arc<Secrets>,
 }
 
 /// Things tests replace.
@@ -44,6 +48,8 @@ pub struct Overrides {
     pub clock: Arc<dyn Clock>,
     /// State store (default: from `STATE_STORE`).
     pub store: Option<Arc<dyn StateStore>>,
+    /// Where secrets the environment lacks come from (default: Key Vault when configured).
+    pub secret_source: Option<Arc<dyn SecretSource>>,
 }
 
 impl Default for Overrides {
@@ -51,6 +57,7 @@ impl Default for Overrides {
         Self {
             clock: Arc::new(SystemClock),
             store: None,
+            secret_source: None,
         }
     }
 }
@@ -94,13 +101,17 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
             Arc::new(store)
         }
     };
+    let secrets =
+        secrets(settings, overrides.secret_source.clone()).map_err(std::io::Error::other)?;
+    // Reads Key Vault in the background: start-up never waits for it.
+    secrets.start();
     let http = http_client();
     // One budget for the process: both functions spend the same Halo allowance.
     let budget = Arc::new(Budget::new(settings.halo_rate_limit));
     let halo = settings
         .halo
         .clone()
-        .map(|conn| Arc::new(HaloClient::new(conn, http.clone(), budget)));
+        .map(|conn| Arc::new(HaloClient::new(conn, http.clone(), budget, secrets.clone())));
     let deadline = settings.request_deadline;
     let cf_to_halo = settings.cf_to_halo.clone().map(|s| {
         let halo = halo
@@ -112,7 +123,7 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         let halo = halo
             .clone()
             .expect("HaloToCf is only configured with a Halo connection");
-        let cf = ContraForceClient::new(&s, http.clone());
+        let cf = ContraForceClient::new(&s, http.clone(), secrets.clone());
         Arc::new(HaloToCf::new(s, halo, cf, store.clone(), deadline))
     });
     Ok(AppState {
@@ -122,7 +133,27 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         cf_to_halo,
         halo_to_cf,
         halo,
+        secrets,
     })
+}
+
+/// The secrets store: the environment's values, then Key Vault (or `source`, in tests) for
+/// the rest. Not yet read: call [`Secrets::start`] or [`Secrets::refresh`].
+pub fn secrets(
+    settings: &Settings,
+    source: Option<Arc<dyn SecretSource>>,
+) -> Result<Arc<Secrets>, String> {
+    let source = match (source, &settings.key_vault) {
+        (Some(source), _) => Some(source),
+        (None, Some(kv)) => {
+            Some(KeyVaultSource::new(&kv.uri, kv.client_id.clone(), None)?.into_source())
+        }
+        (None, None) => None,
+    };
+    Ok(Arc::new(Secrets::with_source(
+        settings.secret_env.clone(),
+        source,
+    )))
 }
 
 /// The running handler.

@@ -1,5 +1,7 @@
 //! The ContraForce API calls the bridge makes: incident comments and status (CONTRACT §4.3).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -8,6 +10,7 @@ use serde_json::json;
 
 use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
+use crate::secrets::Secrets;
 use crate::settings::HaloToCfSettings;
 
 /// Everything but the unreserved characters `A–Z a–z 0–9 - . _ ~` is encoded in a path segment.
@@ -36,35 +39,47 @@ pub struct Close<'a> {
 /// Service-account client for one workspace.
 pub struct ContraForceClient {
     incidents_url: String,
-    authorization: HeaderValue,
+    client_id: String,
+    secrets: Arc<Secrets>,
     http: reqwest::Client,
     retry: RetryPolicy,
 }
 
 impl ContraForceClient {
     /// A client for the configured workspace.
-    pub fn new(settings: &HaloToCfSettings, http: reqwest::Client) -> Self {
-        let credentials = format!(
-            "{}:{}",
-            settings.cf_client_id,
-            settings.cf_client_secret.expose_secret()
-        );
-        let mut authorization = HeaderValue::from_str(&format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials)
-        ))
-        .expect("base64 is a valid header value");
-        authorization.set_sensitive(true);
+    pub fn new(settings: &HaloToCfSettings, http: reqwest::Client, secrets: Arc<Secrets>) -> Self {
         Self {
             incidents_url: format!(
                 "{}/workspaces/{}/incidents",
                 settings.cf_api_base_url,
                 encode_segment(&settings.cf_workspace_id)
             ),
-            authorization,
+            client_id: settings.cf_client_id.clone(),
+            secrets,
             http,
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// `Basic base64(clientId:clientSecret)`, built per request so a rotated secret is used.
+    fn authorization(&self) -> Result<HeaderValue, UpstreamError> {
+        let secret = self
+            .secrets
+            .value("CF_SERVICE_ACCOUNT_CLIENT_SECRET")
+            .ok_or_else(|| UpstreamError::Misconfigured {
+                system: System::ContraForce,
+                detail: "CF_SERVICE_ACCOUNT_CLIENT_SECRET is not available".into(),
+            })?;
+        let credentials = format!("{}:{}", self.client_id, secret.expose_secret());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
+            UpstreamError::Misconfigured {
+                system: System::ContraForce,
+                detail: "the service account id cannot be sent in a header".into(),
+            }
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     fn incident_url(&self, incident_id: &str, leaf: &str) -> String {
@@ -132,18 +147,21 @@ impl ContraForceClient {
         idempotency: Idempotency,
         deadline: Deadline,
     ) -> Result<(), UpstreamError> {
+        let authorization = self.authorization()?;
         let attempt = || {
             let request = self
                 .http
                 .request(method.clone(), url)
-                .header(AUTHORIZATION, self.authorization.clone())
+                .header(AUTHORIZATION, authorization.clone())
                 .json(body);
             http::send(System::ContraForce, request, deadline)
         };
-        self.retry
-            .run(idempotency, deadline, attempt)
-            .await
-            .map(drop)
+        let result = self.retry.run(idempotency, deadline, attempt).await;
+        if matches!(result, Err(UpstreamError::Unauthorized { .. })) {
+            // Perhaps rotated in Key Vault since we last read it.
+            self.secrets.authentication_failed();
+        }
+        result.map(drop)
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::http::budget::Budget;
 use crate::http::{self, Deadline, System, UpstreamError};
+use crate::secrets::Secrets;
 use crate::settings::HaloConnection;
 
 /// Refresh this long before `expires_in` runs out.
@@ -32,6 +33,7 @@ pub struct TokenCache {
     conn: HaloConnection,
     http: reqwest::Client,
     budget: Arc<Budget>,
+    secrets: Arc<Secrets>,
     token: Mutex<Option<CachedToken>>,
     fetches: AtomicU64,
     config_error_logged: AtomicBool,
@@ -39,11 +41,17 @@ pub struct TokenCache {
 
 impl TokenCache {
     /// A cache that fetches nothing until first asked.
-    pub fn new(conn: HaloConnection, http: reqwest::Client, budget: Arc<Budget>) -> Self {
+    pub fn new(
+        conn: HaloConnection,
+        http: reqwest::Client,
+        budget: Arc<Budget>,
+        secrets: Arc<Secrets>,
+    ) -> Self {
         Self {
             conn,
             http,
             budget,
+            secrets,
             token: Mutex::new(None),
             fetches: AtomicU64::new(0),
             config_error_logged: AtomicBool::new(false),
@@ -94,6 +102,13 @@ impl TokenCache {
     }
 
     async fn fetch(&self, deadline: Deadline) -> Result<CachedToken, UpstreamError> {
+        // Read at each fetch, so a secret rotated in Key Vault is used without a restart.
+        let Some(client_secret) = self.secrets.value("HALO_CLIENT_SECRET") else {
+            return Err(UpstreamError::Misconfigured {
+                system: System::Halo,
+                detail: "HALO_CLIENT_SECRET is not available".into(),
+            });
+        };
         // Halo counts token requests against the same budget as API calls.
         self.budget.acquire(None, deadline).await?;
         self.fetches.fetch_add(1, Ordering::Relaxed);
@@ -101,7 +116,7 @@ impl TokenCache {
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "client_credentials"),
             ("client_id", &self.conn.client_id),
-            ("client_secret", self.conn.client_secret.expose_secret()),
+            ("client_secret", client_secret.expose_secret()),
             ("scope", &self.conn.scope),
         ];
         let mut request = self.http.post(url);
@@ -157,6 +172,8 @@ impl TokenCache {
 
     /// A token request Halo refuses is a configuration problem: logged once, answered 503.
     fn configuration_error(&self, detail: String) -> UpstreamError {
+        // Perhaps rotated in Key Vault since we last read it.
+        self.secrets.authentication_failed();
         if !self.config_error_logged.swap(true, Ordering::Relaxed) {
             tracing::error!(%detail, "halo refused the token request: check HALO_AUTH_URL, HALO_CLIENT_ID, HALO_CLIENT_SECRET, HALO_TENANT and HALO_SCOPE");
         }

@@ -10,6 +10,7 @@ use crate::halo::model::{Action, Ticket, first_record, flex_id, list_items};
 use crate::http::budget::{Budget, Permit};
 use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
+use crate::secrets::Secrets;
 use crate::settings::{HaloConnection, NoteOutcome};
 
 /// One client per process: one token cache, one call budget and one connection pool for both
@@ -25,11 +26,16 @@ pub struct HaloClient {
 
 impl HaloClient {
     /// A client for this connection; makes no call until used.
-    pub fn new(conn: HaloConnection, http: reqwest::Client, budget: Arc<Budget>) -> Self {
+    pub fn new(
+        conn: HaloConnection,
+        http: reqwest::Client,
+        budget: Arc<Budget>,
+        secrets: Arc<Secrets>,
+    ) -> Self {
         Self {
             api: conn.api_base_url.clone(),
             external_ref_field_id: conn.external_ref_field_id,
-            tokens: TokenCache::new(conn, http.clone(), budget.clone()),
+            tokens: TokenCache::new(conn, http.clone(), budget.clone(), secrets),
             budget,
             http,
             retry: RetryPolicy::default(),

@@ -1,17 +1,23 @@
 //! `POST /api/CfToHalo` (CONTRACT §3.1).
 
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tokio::time::Instant;
-use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::{BACKSTOP, invocation_id, read_body, single_header};
+use super::{BACKSTOP, invocation_id, logged, read_body, single_header};
 use crate::contraforce::webhook::{self, Envelope, EnvelopeError};
 use crate::error::ApiError;
 use crate::http::Deadline;
+use crate::secrets::Needs;
 use crate::startup::AppState;
 use crate::sync::cf_to_halo::CfOutcome;
+
+/// The secrets CfToHalo needs: its signing secret(s) and Halo's client secret.
+const NEEDS: Needs = Needs {
+    required: &["CF_WEBHOOK_SECRET", "HALO_CLIENT_SECRET"],
+    any_of: &[],
+    optional: &["CF_WEBHOOK_SECRET_PREVIOUS"],
+};
 
 /// Verifies, parses and hands a ContraForce delivery to `sync::cf_to_halo`.
 pub async fn cf_to_halo(
@@ -20,18 +26,7 @@ pub async fn cf_to_halo(
     app: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let span = tracing::info_span!("CfToHalo", invocation = %invocation_id(&req), event_id = Empty, ticket_id = Empty);
-    let started = Instant::now();
-    let result = handle(&req, payload, &app).instrument(span.clone()).await;
-    let status = match &result {
-        Ok(r) => r.status(),
-        Err(e) => e.status_code(),
-    };
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    span.in_scope(|| match &result {
-        Ok(_) => tracing::info!(status = status.as_u16(), elapsed_ms, "answered"),
-        Err(e) => tracing::warn!(status = status.as_u16(), elapsed_ms, error = %e, "answered"),
-    });
-    result
+    logged(span, handle(&req, payload, &app)).await
 }
 
 async fn handle(
@@ -45,23 +40,23 @@ async fn handle(
         .as_ref()
         .map_err(|missing| ApiError::NotConfigured(missing.clone()))?;
     let settings = function.settings();
-    let secrets: Vec<_> = [
-        Some(&settings.webhook_secret),
-        settings.webhook_secret_previous.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let secrets = app.secrets.resolve(&NEEDS)?;
+    let keys: Vec<_> = ["CF_WEBHOOK_SECRET", "CF_WEBHOOK_SECRET_PREVIOUS"]
+        .into_iter()
+        .filter_map(|name| secrets.get(name))
+        .collect();
     webhook::verify(
         single_header(req, "x-cf-signature"),
         single_header(req, "x-cf-timestamp"),
         &body,
-        &secrets,
+        &keys,
         app.clock.now_unix(),
         settings.max_skew_seconds,
     )
     .map_err(|reason| {
         tracing::debug!(%reason, "signature rejected");
+        // The secret may have been rotated in Key Vault: re-read it (rate-limited).
+        app.secrets.authentication_failed();
         ApiError::InvalidSignature
     })?;
 

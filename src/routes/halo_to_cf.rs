@@ -1,17 +1,23 @@
 //! `POST /api/HaloToCf` (CONTRACT §4).
 
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
-use tokio::time::Instant;
-use tracing::Instrument as _;
 use tracing::field::Empty;
 
-use super::{BACKSTOP, invocation_id, read_body, single_header};
+use super::{BACKSTOP, invocation_id, logged, read_body, single_header};
 use crate::error::ApiError;
 use crate::halo::webhook;
 use crate::http::Deadline;
+use crate::secrets::Needs;
 use crate::startup::AppState;
 use crate::sync::halo_to_cf::HaloOutcome;
+
+/// The secrets HaloToCf needs: a shared or signing secret, and both APIs' client secrets.
+const NEEDS: Needs = Needs {
+    required: &["HALO_CLIENT_SECRET", "CF_SERVICE_ACCOUNT_CLIENT_SECRET"],
+    any_of: &["HALO_WEBHOOK_SECRET", "HALO_WEBHOOK_SIGNING_SECRET"],
+    optional: &["HALO_WEBHOOK_SECRET_PREVIOUS"],
+};
 
 /// Authenticates, parses and hands a Halo delivery to `sync::halo_to_cf`.
 pub async fn halo_to_cf(
@@ -20,18 +26,7 @@ pub async fn halo_to_cf(
     app: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let span = tracing::info_span!("HaloToCf", invocation = %invocation_id(&req), delivery_id = Empty, ticket_id = Empty);
-    let started = Instant::now();
-    let result = handle(&req, payload, &app).instrument(span.clone()).await;
-    let status = match &result {
-        Ok(r) => r.status(),
-        Err(e) => e.status_code(),
-    };
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    span.in_scope(|| match &result {
-        Ok(_) => tracing::info!(status = status.as_u16(), elapsed_ms, "answered"),
-        Err(e) => tracing::warn!(status = status.as_u16(), elapsed_ms, error = %e, "answered"),
-    });
-    result
+    logged(span, handle(&req, payload, &app)).await
 }
 
 async fn handle(
@@ -45,12 +40,20 @@ async fn handle(
         .as_ref()
         .map_err(|missing| ApiError::NotConfigured(missing.clone()))?;
     let settings = function.settings();
-    let by_secret = webhook::shared_secret_matches(
-        single_header(req, "x-halo-secret"),
-        &settings.shared_secrets,
-    );
+    let secrets = app.secrets.resolve(&NEEDS)?;
+    // The previous shared secret only counts beside a current one.
+    let shared: Vec<_> = match secrets.get("HALO_WEBHOOK_SECRET") {
+        Some(current) => [Some(current), secrets.get("HALO_WEBHOOK_SECRET_PREVIOUS")]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let signing = secrets.get("HALO_WEBHOOK_SIGNING_SECRET");
+    let by_secret = webhook::shared_secret_matches(single_header(req, "x-halo-secret"), &shared);
     let by_signature = !by_secret
-        && settings.signing_secret.as_ref().is_some_and(|secret| {
+        && signing.is_some_and(|secret| {
             webhook::signature_matches(
                 single_header(req, &settings.signature_header),
                 &body,
@@ -58,11 +61,12 @@ async fn handle(
             )
         });
     if !(by_secret || by_signature) {
-        if settings.signing_secret.is_some() && req.headers().contains_key("x-halo-date") {
+        if signing.is_some() && req.headers().contains_key("x-halo-date") {
             tracing::warn!(
                 "halo signature failed and the request carries x-halo-date: signed headers are not supported, leave \"headers to sign\" empty in Halo's webhook settings"
             );
         }
+        app.secrets.authentication_failed();
         return Err(ApiError::InvalidCallbackSecret);
     }
 

@@ -1,8 +1,12 @@
 //! HTTP in, typed call, typed outcome out. The decisions live in `sync`.
 
-use actix_web::HttpRequest;
+use std::future::Future;
+
 use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
 use futures_util::StreamExt as _;
+use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use crate::error::ApiError;
 
@@ -13,6 +17,25 @@ pub const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
 pub mod cf_to_halo;
 pub mod halo_to_cf;
 pub mod health;
+
+/// Runs a function's work inside its span, then logs one line with the status and the time.
+pub async fn logged(
+    span: tracing::Span,
+    work: impl Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = work.instrument(span.clone()).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status_code(),
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::info!(status = status.as_u16(), elapsed_ms, "answered"),
+        Err(e) => tracing::warn!(status = status.as_u16(), elapsed_ms, error = %e, "answered"),
+    });
+    result
+}
 
 /// Reads the whole body, refusing more than `cap` bytes before parsing anything.
 pub async fn read_body(

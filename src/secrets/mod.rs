@@ -54,6 +54,37 @@ pub enum Lookup {
     Loading,
 }
 
+/// The secret settings one function needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// Each must be present.
+    pub required: &'static [&'static str],
+    /// At least one must be present (reported by the first name).
+    pub any_of: &'static [&'static str],
+    /// Used when present.
+    pub optional: &'static [&'static str],
+}
+
+/// Why a function cannot have its secrets right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// Key Vault has not been read yet (or cannot be reached): try again shortly.
+    Loading,
+    /// Neither the environment nor Key Vault has these.
+    Missing(Vec<String>),
+}
+
+/// The values of one function's secrets, for one request.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved(HashMap<&'static str, SecretString>);
+
+impl Resolved {
+    /// A value, when present.
+    pub fn get(&self, name: &str) -> Option<&SecretString> {
+        self.0.get(name)
+    }
+}
+
 /// The process's secrets.
 pub struct Secrets {
     env: HashMap<&'static str, SecretString>,
@@ -110,6 +141,41 @@ impl Secrets {
         match self.get(name) {
             Lookup::Value(v) => Some(v),
             _ => None,
+        }
+    }
+
+    /// Everything `needs` names, or why not.
+    pub fn resolve(&self, needs: &Needs) -> Result<Resolved, Unresolved> {
+        let mut values = HashMap::new();
+        for name in needs
+            .required
+            .iter()
+            .chain(needs.any_of)
+            .chain(needs.optional)
+        {
+            match self.get(name) {
+                Lookup::Value(v) => {
+                    values.insert(*name, v);
+                }
+                Lookup::Loading => return Err(Unresolved::Loading),
+                Lookup::Absent => {}
+            }
+        }
+        let mut missing: Vec<String> = needs
+            .required
+            .iter()
+            .filter(|n| !values.contains_key(**n))
+            .map(|n| n.to_string())
+            .collect();
+        if let Some(first) = needs.any_of.first()
+            && !needs.any_of.iter().any(|n| values.contains_key(n))
+        {
+            missing.push(first.to_string());
+        }
+        if missing.is_empty() {
+            Ok(Resolved(values))
+        } else {
+            Err(Unresolved::Missing(missing))
         }
     }
 
@@ -306,6 +372,36 @@ mod tests {
         secrets.authentication_failed();
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(source.reads.load(Ordering::SeqCst), 14);
+    }
+
+    #[tokio::test]
+    async fn a_function_resolves_its_needs_or_says_loading_or_missing() {
+        let needs = Needs {
+            required: &["CF_WEBHOOK_SECRET"],
+            any_of: &["HALO_WEBHOOK_SECRET", "HALO_WEBHOOK_SIGNING_SECRET"],
+            optional: &["CF_WEBHOOK_SECRET_PREVIOUS"],
+        };
+        let source = fake(&[
+            ("cf-webhook-secret", "c"),
+            ("halo-webhook-signing-secret", "s"),
+        ]);
+        let secrets = Secrets::with_source(HashMap::new(), Some(source.clone()));
+        assert_eq!(secrets.resolve(&needs).unwrap_err(), Unresolved::Loading);
+        secrets.refresh().await.unwrap();
+        let resolved = secrets.resolve(&needs).unwrap();
+        assert!(
+            resolved.get("CF_WEBHOOK_SECRET").is_some()
+                && resolved.get("CF_WEBHOOK_SECRET_PREVIOUS").is_none()
+        );
+        source.values.lock().unwrap().clear();
+        secrets.refresh().await.unwrap();
+        assert_eq!(
+            secrets.resolve(&needs).unwrap_err(),
+            Unresolved::Missing(vec![
+                "CF_WEBHOOK_SECRET".into(),
+                "HALO_WEBHOOK_SECRET".into()
+            ])
+        );
     }
 
     #[test]

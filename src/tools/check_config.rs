@@ -94,6 +94,8 @@ pub struct Ctx {
     pub http: reqwest::Client,
     /// The Halo client, when the connection is configured.
     pub halo: Option<HaloClient>,
+    /// Secret values (environment, then Key Vault).
+    pub secrets: std::sync::Arc<crate::secrets::Secrets>,
     /// Whether the Halo token check passed.
     halo_token_ok: Mutex<bool>,
 }
@@ -189,46 +191,61 @@ fn settings_valid(ctx: &Ctx) -> CheckFuture<'_> {
     })
 }
 
-fn readiness<T>(r: &Result<T, Vec<String>>) -> Outcome {
-    let missing = match r {
-        Ok(_) => return pass("configured"),
-        Err(missing) => missing,
-    };
-    // With Key Vault the secrets are not in the environment: that is not a gap.
-    if key_vault_uri().is_some() {
-        let (secrets, others): (Vec<&String>, Vec<&String>) = missing
-            .iter()
-            .partition(|m| SECRET_SETTINGS.contains(&m.as_str()));
-        let from_vault: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
-        if others.is_empty() {
-            return pass(format!(
-                "configured; {} expected from Key Vault (see the Key Vault line)",
-                from_vault.join(", ")
-            ));
-        }
-        let others: Vec<&str> = others.iter().map(|s| s.as_str()).collect();
-        return skip(format!(
-            "not configured (answers 503): missing {}{}",
-            others.join(", "),
-            if from_vault.is_empty() {
-                String::new()
+/// A function's readiness: configured (noting the secrets expected from Key Vault), or what
+/// is missing.
+fn readiness<T>(ctx: &Ctx, r: &Result<T, Vec<String>>, secrets: &[&str]) -> Outcome {
+    match r {
+        Ok(_) => {
+            let from_vault: Vec<&str> = secrets
+                .iter()
+                .copied()
+                .filter(|n| !ctx.settings.secret_env.contains_key(n))
+                .collect();
+            if ctx.settings.key_vault.is_some() && !from_vault.is_empty() {
+                pass(format!(
+                    "configured; {} expected from Key Vault (see the Key Vault line)",
+                    from_vault.join(", ")
+                ))
             } else {
-                format!("; {} expected from Key Vault", from_vault.join(", "))
+                pass("configured")
             }
-        ));
+        }
+        Err(missing) => skip(format!(
+            "not configured (answers 503): missing {}",
+            missing.join(", ")
+        )),
     }
-    skip(format!(
-        "not configured (answers 503): missing {}",
-        missing.join(", ")
-    ))
 }
 
 fn cf_to_halo_settings(ctx: &Ctx) -> CheckFuture<'_> {
-    Box::pin(async move { readiness(&ctx.settings.cf_to_halo) })
+    Box::pin(async move {
+        readiness(
+            ctx,
+            &ctx.settings.cf_to_halo,
+            &["CF_WEBHOOK_SECRET", "HALO_CLIENT_SECRET"],
+        )
+    })
 }
 
 fn halo_to_cf_settings(ctx: &Ctx) -> CheckFuture<'_> {
-    Box::pin(async move { readiness(&ctx.settings.halo_to_cf) })
+    Box::pin(async move {
+        // A signing secret in the environment stands in for the shared one.
+        let webhook = if ctx
+            .settings
+            .secret_env
+            .contains_key("HALO_WEBHOOK_SIGNING_SECRET")
+        {
+            "HALO_WEBHOOK_SIGNING_SECRET"
+        } else {
+            "HALO_WEBHOOK_SECRET"
+        };
+        let needs = [
+            webhook,
+            "HALO_CLIENT_SECRET",
+            "CF_SERVICE_ACCOUNT_CLIENT_SECRET",
+        ];
+        readiness(ctx, &ctx.settings.halo_to_cf, &needs)
+    })
 }
 
 fn deadline() -> Deadline {
@@ -429,10 +446,15 @@ fn contraforce_api(ctx: &Ctx) -> CheckFuture<'_> {
             s.cf_api_base_url,
             encode_segment(&s.cf_workspace_id)
         );
+        let Some(secret) = ctx.secrets.value("CF_SERVICE_ACCOUNT_CLIENT_SECRET") else {
+            return fail(
+                "CF_SERVICE_ACCOUNT_CLIENT_SECRET is in neither the environment nor Key Vault",
+            );
+        };
         let basic = base64::engine::general_purpose::STANDARD.encode(format!(
             "{}:{}",
             s.cf_client_id,
-            s.cf_client_secret.expose_secret()
+            secret.expose_secret()
         ));
         let started = Instant::now();
         let response = ctx
@@ -591,11 +613,21 @@ pub async fn run() -> ExitCode {
         }
     };
     let http = http_client();
-    let halo = halo_client(&settings, http.clone()).ok();
+    // A Key Vault failure is reported by its own check; the others then see no secrets.
+    let secrets = match super::load_secrets(&settings).await {
+        Ok(s) => s,
+        Err(_) => crate::startup::secrets(&settings, None).unwrap_or_else(|_| {
+            std::sync::Arc::new(crate::secrets::Secrets::from_env(
+                settings.secret_env.clone(),
+            ))
+        }),
+    };
+    let halo = halo_client(&settings, http.clone(), secrets.clone()).ok();
     let ctx = Ctx {
         settings,
         http,
         halo,
+        secrets,
         halo_token_ok: Mutex::new(false),
     };
     let mut failed = Vec::new();

@@ -353,7 +353,11 @@ pub async fn run(tables: Vec<Table>, as_json: bool) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(COMMAND, EXIT_USAGE, e),
     };
-    let halo = match halo_client(&settings, http_client()) {
+    let secrets = match super::load_secrets(&settings).await {
+        Ok(s) => s,
+        Err(e) => return fail(COMMAND, EXIT_USAGE, e),
+    };
+    let halo = match halo_client(&settings, http_client(), secrets) {
         Ok(h) => h,
         Err(e) => return fail(COMMAND, EXIT_USAGE, e),
     };

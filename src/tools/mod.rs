@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::halo::client::HaloClient;
 use crate::http::budget::Budget;
+use crate::secrets::Secrets;
 use crate::settings::Settings;
 
 pub mod check_config;
@@ -53,7 +54,11 @@ pub fn http_client() -> reqwest::Client {
 
 /// A Halo client for the connection in `settings` (token cache, budget and retries as in the
 /// handler), or the names of the missing connection settings.
-pub fn halo_client(settings: &Settings, http: reqwest::Client) -> Result<HaloClient, String> {
+pub fn halo_client(
+    settings: &Settings,
+    http: reqwest::Client,
+    secrets: Arc<Secrets>,
+) -> Result<HaloClient, String> {
     let Some(conn) = settings.halo.clone() else {
         let missing: Vec<&str> = [
             "HALO_AUTH_URL",
@@ -74,7 +79,18 @@ pub fn halo_client(settings: &Settings, http: reqwest::Client) -> Result<HaloCli
         ));
     };
     let budget = Arc::new(Budget::new(settings.halo_rate_limit));
-    Ok(HaloClient::new(conn, http, budget))
+    Ok(HaloClient::new(conn, http, budget, secrets))
+}
+
+/// The handler's secrets, read once now (Key Vault included, when configured): a tool runs
+/// once, so it waits for them instead of refreshing in the background.
+pub async fn load_secrets(settings: &Settings) -> Result<Arc<Secrets>, String> {
+    let secrets = crate::startup::secrets(settings, None)?;
+    match tokio::time::timeout(std::time::Duration::from_secs(15), secrets.refresh()).await {
+        Ok(Ok(())) => Ok(secrets),
+        Ok(Err(e)) => Err(format!("key vault: {e}")),
+        Err(_) => Err("key vault did not answer within 15 s".into()),
+    }
 }
 
 /// A plain-text table: a header row, a rule, and the rows, columns padded to their widest cell.

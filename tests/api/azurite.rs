@@ -1,12 +1,13 @@
 //! Azurite (the Azure Storage emulator) for the `blob` store tests: installed by
 //! `scripts/test` under `.azurite/`, started on a free loopback port, stopped by PID.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::helpers::free_port;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
@@ -27,14 +28,6 @@ fn azurite_bin() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A command to start and where to send the started child.

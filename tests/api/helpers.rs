@@ -8,6 +8,7 @@ use actix_web::dev::ServerHandle;
 use cf_halo_bridge::clock::FixedClock;
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::{Sandbox, WebhookAuth, WebhookResult};
+use cf_halo_bridge::secrets::SecretSource;
 use cf_halo_bridge::settings::Settings;
 use cf_halo_bridge::startup::{Application, Overrides};
 use serde_json::{Value, json};
@@ -27,6 +28,7 @@ pub struct TestApp {
     pub sandbox: Sandbox,
     pub clock: Arc<FixedClock>,
     pub http: reqwest::Client,
+    pub state: actix_web::web::Data<cf_halo_bridge::startup::AppState>,
     handle: ServerHandle,
 }
 
@@ -53,6 +55,25 @@ pub fn base_env(sandbox: &Sandbox) -> HashMap<String, String> {
 /// Spawns the handler with the default environment.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process stopped by its PID when the test ends, pass or fail.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Which state store a test runs against.
@@ -103,11 +124,7 @@ pub struct HandlerProcess {
 impl HandlerProcess {
     /// Starts the binary and waits until it answers `GET /`.
     pub async fn start(env: &HashMap<String, String>) -> HandlerProcess {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_cf-halo-bridge"))
             .env_clear()
             .envs(env)
@@ -175,22 +192,44 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)
 
 /// Spawns the handler against an existing sandbox with this environment.
 pub async fn spawn_app_on(sandbox: Sandbox, env: HashMap<String, String>) -> TestApp {
+    spawn_app_full(sandbox, env, None).await
+}
+
+/// Spawns the handler with a stand-in for Key Vault as the source of missing secrets.
+pub async fn spawn_app_with_secret_source(
+    source: Arc<dyn SecretSource>,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
+    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let mut env = base_env(&sandbox);
+    configure(&mut env);
+    spawn_app_full(sandbox, env, Some(source)).await
+}
+
+async fn spawn_app_full(
+    sandbox: Sandbox,
+    env: HashMap<String, String>,
+    secret_source: Option<Arc<dyn SecretSource>>,
+) -> TestApp {
     let settings = Settings::from_vars(&env).expect("valid test settings");
     let clock = Arc::new(FixedClock::at(NOW));
     let overrides = Overrides {
         clock: clock.clone(),
+        secret_source,
         ..Overrides::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
     let app = Application::with_listener(&settings, overrides, listener).expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         sandbox,
         clock,
         http: reqwest::Client::new(),
+        state,
         handle,
     }
 }

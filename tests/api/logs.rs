@@ -1,10 +1,10 @@
 //! The real executable's log after a run with failures: it says what happened and never
 //! leaks a secret, a token or a payload (CONTRACT §6).
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::helpers::{Child, free_port};
 use base64::Engine as _;
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::Sandbox;
@@ -21,24 +21,6 @@ const NOTE_MARKER: &str = "marker-XYZ";
 const CREATED_EVENT: &str = "evt-log-created-3c1d";
 const DOWN_EVENT: &str = "evt-log-halo-down-8e2b";
 const DELIVERY_ID: &str = "5b0e7a52-log-test-delivery-0001";
-
-/// Stops the child by its PID when the test ends, pass or fail.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()

@@ -8,6 +8,7 @@ mod concurrency;
 mod halo_to_cf;
 mod helpers;
 mod infra;
+mod key_vault;
 mod layout;
 mod logs;
 mod packaging;

@@ -5,29 +5,12 @@
 //! The real build takes minutes on a cold `target/package` (its own CARGO_TARGET_DIR, so it does
 //! not wait on the build lock of the `cargo test` running this).
 
+use crate::helpers::{Child, free_port};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Stops the child by its PID when the test ends, pass or fail.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn package(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new("scripts/package");

@@ -2,11 +2,11 @@
 //! `send-test-event`, `check-config`, and `--help` of every subcommand.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::helpers::free_port;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::Sandbox;
@@ -45,14 +45,6 @@ fn sandbox_env(sandbox: &Sandbox) -> HashMap<String, String> {
     env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
     env.insert("HALO_WEBHOOK_SECRET".into(), "halo-tools-secret".into());
     env
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The handler as its own process, stopped by its PID when dropped.
@@ -536,7 +528,8 @@ async fn check_config_fails_what_is_wrong_and_says_why() {
         line("HaloToCf settings").contains("HALO_WEBHOOK_SECRET expected from Key Vault"),
         "{text}"
     );
-    assert!(line("ContraForce API").starts_with("SKIP"), "{text}");
+    // HaloToCf counts as configured, so its ContraForce credentials are probed (and refused).
+    assert!(line("ContraForce API").starts_with("FAIL"), "{text}");
     assert_eq!(lines.len(), 11, "one line per check:\n{text}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
