@@ -28,6 +28,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(300);
 /// Re-reads triggered by authentication failures are at least this far apart, so forged
 /// requests cannot hammer Key Vault.
 pub const FORCED_REFRESH_GAP: Duration = Duration::from_secs(30);
+/// Longest one secret read may take (the SDK's own transport has no total timeout).
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Retry interval until the first successful read.
 const FIRST_LOAD_RETRY: Duration = Duration::from_secs(5);
 
@@ -191,7 +193,12 @@ impl Secrets {
             .iter()
             .filter(|n| !self.env.contains_key(*n))
         {
-            if let Some(value) = source.fetch(&vault_name(name)).await? {
+            let name_in_vault = vault_name(name);
+            let read = tokio::time::timeout(READ_TIMEOUT, source.fetch(&name_in_vault)).await;
+            let value = read.map_err(|_| {
+                format!("secret {name_in_vault}: no answer within {READ_TIMEOUT:?}")
+            })??;
+            if let Some(value) = value {
                 values.insert(*name, value);
             }
         }
@@ -402,6 +409,23 @@ mod tests {
                 "HALO_WEBHOOK_SECRET".into()
             ])
         );
+    }
+
+    struct Hung;
+
+    #[async_trait]
+    impl SecretSource for Hung {
+        async fn fetch(&self, _: &str) -> Result<Option<SecretString>, String> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_vault_that_never_answers_fails_the_read_instead_of_hanging_it() {
+        let secrets = Secrets::with_source(HashMap::new(), Some(Arc::new(Hung)));
+        let err = secrets.refresh().await.unwrap_err();
+        assert!(err.contains("no answer"), "{err}");
+        assert!(matches!(secrets.get("CF_WEBHOOK_SECRET"), Lookup::Loading));
     }
 
     #[test]

@@ -23,6 +23,8 @@ use tokio::sync::OnceCell;
 use super::{Claim, ClaimHolder, StateError, StateStore, TicketSync};
 use crate::http::{Deadline, clamp_retry_after};
 
+/// Longest one storage call may take (the SDK's own transport has no total timeout).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a waiter looks at a claim held elsewhere.
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 /// Longest a claim lives without its owner: a dead owner's claim is taken over after this.
@@ -99,6 +101,20 @@ fn unavailable(e: &azure_core::Error) -> StateError {
         e.http_status()
             .map_or_else(|| e.to_string(), |s| s.to_string())
     ))
+}
+
+/// A storage call bounded by [`CALL_TIMEOUT`]; running out counts as a transport error.
+async fn timed<T>(
+    call: impl std::future::Future<Output = azure_core::Result<T>>,
+) -> azure_core::Result<T> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(azure_core::Error::with_message(
+                azure_core::error::ErrorKind::Io,
+                "storage call timed out",
+            ))
+        })
 }
 
 fn content(
@@ -190,7 +206,7 @@ impl BlobStore {
     }
 
     async fn create_container(&self) -> Result<(), StateError> {
-        match self.container.create(None).await {
+        match timed(self.container.create(None)).await {
             Ok(_) => Ok(()),
             Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
             Err(e) => Err(unavailable(&e)),
@@ -200,7 +216,7 @@ impl BlobStore {
     async fn read<T: DeserializeOwned>(&self, name: &str) -> Result<Option<Read<T>>, StateError> {
         self.ensure_container().await?;
         let blob = self.container.blob_client(name);
-        let result = match blob.download(None).await {
+        let result = match timed(blob.download(None)).await {
             Ok(r) => r,
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
             Err(e) => return Err(unavailable(&e)),
@@ -210,7 +226,9 @@ impl BlobStore {
             .etag
             .clone()
             .ok_or_else(|| StateError::Unavailable("blob without ETag".into()))?;
-        let bytes = result.body.collect().await.map_err(|e| unavailable(&e))?;
+        let bytes = timed(result.body.collect())
+            .await
+            .map_err(|e| unavailable(&e))?;
         // An unreadable record is treated as absent and will be overwritten conditionally.
         match serde_json::from_slice(&bytes) {
             Ok(value) => Ok(Some(Read { value, etag })),
@@ -240,14 +258,14 @@ impl BlobStore {
         };
         let body = azure_core::Bytes::from(body);
         let blob = self.container.blob_client(name);
-        let mut result = blob.upload(content(&body), Some(options.clone())).await;
+        let mut result = timed(blob.upload(content(&body), Some(options.clone()))).await;
         // The container was deleted (or the emulator lost it): make it again, once.
         if let Err(e) = &result
             && container_missing(e)
         {
             tracing::warn!("state container missing; creating it again");
             self.create_container().await?;
-            result = blob.upload(content(&body), Some(options)).await;
+            result = timed(blob.upload(content(&body), Some(options))).await;
         }
         match result {
             Ok(result) => Ok(Some(result.etag.unwrap_or_else(|| Etag::from("*")))),
@@ -262,7 +280,7 @@ impl BlobStore {
             if_match: Some(etag.clone()),
             ..Default::default()
         };
-        match self.container.blob_client(name).delete(Some(options)).await {
+        match timed(self.container.blob_client(name).delete(Some(options))).await {
             Ok(_) => Ok(()),
             Err(e) if lost_race(&e) || e.http_status() == Some(StatusCode::NotFound) => Ok(()),
             Err(e) => Err(unavailable(&e)),
@@ -343,7 +361,7 @@ impl BlobClaim {
             if_match: Some(etag),
             ..Default::default()
         };
-        if let Err(e) = container.blob_client(name).delete(Some(options)).await
+        if let Err(e) = timed(container.blob_client(name).delete(Some(options))).await
             && e.http_status()
                 .is_none_or(|s| s != StatusCode::NotFound && s != StatusCode::PreconditionFailed)
         {
