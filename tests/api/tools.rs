@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use crate::helpers::free_port;
+use crate::helpers::{HandlerProcess, free_port};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::Sandbox;
@@ -45,51 +44,6 @@ fn sandbox_env(sandbox: &Sandbox) -> HashMap<String, String> {
     env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
     env.insert("HALO_WEBHOOK_SECRET".into(), "halo-tools-secret".into());
     env
-}
-
-/// The handler as its own process, stopped by its PID when dropped.
-struct Handler {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Handler {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_handler(env: &HashMap<String, String>) -> Handler {
-    let port = free_port();
-    let child = Command::new(BIN)
-        .env_clear()
-        .envs(env)
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("handler starts");
-    let handler = Handler {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    while !http
-        .get(format!("{}/", handler.url))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no GET / answer"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    handler
 }
 
 /// What a capture server saw of one request.
@@ -367,8 +321,8 @@ async fn send_test_event_signs_the_file_bytes_as_the_portal_does() {
 async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
     let sandbox = Sandbox::start().await.unwrap();
     let env = sandbox_env(&sandbox);
-    let handler = start_handler(&env).await;
-    let with_code = format!("{}/api/CfToHalo?code=ignored-locally", handler.url);
+    let handler = HandlerProcess::start(&env).await;
+    let with_code = format!("{}/api/CfToHalo?code=ignored-locally", handler.address);
     let args = |url: &str| -> Vec<String> {
         [
             "send-test-event",
@@ -387,7 +341,7 @@ async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
     assert!(stdout(&out).contains("\"created\""), "{}", stdout(&out));
 
     // The same event id again, to the bare base URL, with the key as a header: a duplicate.
-    let mut again = args(&handler.url);
+    let mut again = args(&handler.address);
     again.extend(["--function-key".to_string(), "k".to_string()]);
     let out = run(&again.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
     assert!(out.status.success());
@@ -395,7 +349,7 @@ async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
 
     // A portal test delivery creates nothing.
     let out = run(
-        &["send-test-event", "--url", &handler.url, "--test-flag"],
+        &["send-test-event", "--url", &handler.address, "--test-flag"],
         &env,
     )
     .await;
@@ -407,7 +361,7 @@ async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
         &[
             "send-test-event",
             "--url",
-            &handler.url,
+            &handler.address,
             "--secret",
             "wrong",
         ],
@@ -420,14 +374,14 @@ async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
     // No secret at all, or an unreadable file: one line, exit 2.
     let mut no_secret = env.clone();
     no_secret.remove("CF_WEBHOOK_SECRET");
-    let out = run(&["send-test-event", "--url", &handler.url], &no_secret).await;
+    let out = run(&["send-test-event", "--url", &handler.address], &no_secret).await;
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     let out = run(
         &[
             "send-test-event",
             "--url",
-            &handler.url,
+            &handler.address,
             "--file",
             "/nonexistent/e.json",
         ],
