@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::local::shutdown_signal;
 use crate::settings::Settings;
 use crate::startup::{Application, Overrides};
 use crate::telemetry;
@@ -157,19 +158,4 @@ async fn serve() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Resolves on SIGINT or SIGTERM (the host stops the handler with SIGTERM).
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

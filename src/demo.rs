@@ -1,8 +1,6 @@
 //! `demo`: the whole bridge against the built-in sandbox, as a readable transcript.
 //! `sandbox`: the fakes alone, on fixed ports, for `func start` or the bare binary.
 
-use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,9 +9,8 @@ use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
 use crate::contraforce::webhook::sign;
+use crate::local::{Local, shutdown_signal, start_local};
 use crate::sandbox::{Sandbox, WebhookAuth};
-use crate::settings::Settings;
-use crate::startup::{Application, Overrides};
 
 const CF_SECRET: &str = "demo-contraforce-signing-secret";
 const HALO_SECRET: &str = "demo-halo-shared-secret";
@@ -111,34 +108,6 @@ pub async fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The sandbox and the handler, both in this process on free loopback ports.
-pub struct Local {
-    /// The fakes.
-    pub sandbox: Sandbox,
-    /// The handler's base URL.
-    pub url: String,
-    /// Stops the handler.
-    pub handle: actix_web::dev::ServerHandle,
-}
-
-/// Starts the sandbox, then the handler pointed at it with `extra` settings on top.
-pub async fn start_local(extra: &[(&str, &str)]) -> std::io::Result<Local> {
-    let sandbox = Sandbox::start().await?;
-    let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let settings = Settings::from_vars(&env).map_err(std::io::Error::other)?;
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let app = Application::with_listener(&settings, Overrides::default(), listener)?;
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    Ok(Local {
-        sandbox,
-        url,
-        handle,
-    })
 }
 
 async fn run_demo() -> std::io::Result<usize> {
@@ -372,7 +341,7 @@ pub async fn sandbox(halo_port: u16, cf_port: u16) -> ExitCode {
         sandbox.halo.base_url()
     );
     println!("Ctrl-C stops it.");
-    crate::cli::shutdown_signal().await;
+    shutdown_signal().await;
     sandbox.stop().await;
     ExitCode::SUCCESS
 }

@@ -171,7 +171,7 @@ pub fn error_detail(body: &str) -> String {
         _ => body.to_string(),
     };
     let text = text.trim();
-    crate::sync::mapping::truncate_chars(text, MAX_DETAIL_CHARS).to_string()
+    crate::text::truncate_chars(text, MAX_DETAIL_CHARS).to_string()
 }
 
 /// Sends one request within the deadline and classifies anything but a 2xx.

@@ -1,73 +1,60 @@
 //! `POST /api/CfToHalo` (CONTRACT §3.1).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use serde_json::json;
 use tracing::field::Empty;
 
-use super::{BACKSTOP, invocation_id, logged, read_body, single_header};
+use super::{BACKSTOP, Function, Invocation, Request, invoke, single_header};
 use crate::contraforce::webhook::{self, Envelope, EnvelopeError};
 use crate::error::ApiError;
 use crate::http::Deadline;
 use crate::secrets::Needs;
-use crate::startup::AppState;
-use crate::sync::cf_to_halo::CfOutcome;
+use crate::sync::cf_to_halo::{CfOutcome, CfToHalo};
 
-/// The secrets CfToHalo needs: its signing secret(s) and Halo's client secret.
-const NEEDS: Needs = Needs {
-    required: &["CF_WEBHOOK_SECRET", "HALO_CLIENT_SECRET"],
-    any_of: &[],
-    optional: &["CF_WEBHOOK_SECRET_PREVIOUS"],
+/// CfToHalo to the shared preamble; it needs its signing secret(s) and Halo's client secret.
+const CF_TO_HALO: Function<CfToHalo> = Function {
+    span: |invocation| tracing::info_span!("CfToHalo", invocation = %invocation, event_id = Empty, ticket_id = Empty),
+    readiness: |app| &app.cf_to_halo,
+    needs: Needs {
+        required: &["CF_WEBHOOK_SECRET", "HALO_CLIENT_SECRET"],
+        any_of: &[],
+        optional: &["CF_WEBHOOK_SECRET_PREVIOUS"],
+    },
 };
 
 /// Verifies, parses and hands a ContraForce delivery to `sync::cf_to_halo`.
-pub async fn cf_to_halo(
-    req: HttpRequest,
-    payload: web::Payload,
-    app: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let span = tracing::info_span!("CfToHalo", invocation = %invocation_id(&req), event_id = Empty, ticket_id = Empty);
-    logged(span, handle(&req, payload, &app)).await
+pub async fn cf_to_halo(request: Request) -> Result<HttpResponse, ApiError> {
+    invoke(request, &CF_TO_HALO, handle).await
 }
 
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    app: &AppState,
-) -> Result<HttpResponse, ApiError> {
-    let body = read_body(req, payload, app.max_body_bytes).await?;
-    let function = app
-        .cf_to_halo
-        .as_ref()
-        .map_err(|missing| ApiError::NotConfigured(missing.clone()))?;
-    let settings = function.settings();
-    let secrets = app.secrets.resolve(&NEEDS)?;
+async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
     let keys: Vec<_> = ["CF_WEBHOOK_SECRET", "CF_WEBHOOK_SECRET_PREVIOUS"]
         .into_iter()
-        .filter_map(|name| secrets.get(name))
+        .filter_map(|name| call.secrets.get(name))
         .collect();
     webhook::verify(
-        single_header(req, "x-cf-signature"),
-        single_header(req, "x-cf-timestamp"),
-        &body,
+        single_header(&call.req, "x-cf-signature"),
+        single_header(&call.req, "x-cf-timestamp"),
+        &call.body,
         &keys,
-        app.clock.now_unix(),
-        settings.max_skew_seconds,
+        call.app.clock.now_unix(),
+        call.function.settings().max_skew_seconds,
     )
     .map_err(|reason| {
         tracing::debug!(%reason, "signature rejected");
         // The secret may have been rotated in Key Vault: re-read it (rate-limited).
-        app.secrets.authentication_failed();
+        call.app.secrets.authentication_failed();
         ApiError::InvalidSignature
     })?;
 
-    let event_id = single_header(req, "x-cf-event-id")
+    let event_id = single_header(&call.req, "x-cf-event-id")
         .and_then(|v| std::str::from_utf8(v).ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or(ApiError::MissingEventId)?;
     tracing::Span::current().record("event_id", event_id);
-    let schema = single_header(req, "x-cf-schema").and_then(|v| std::str::from_utf8(v).ok());
-    let envelope = webhook::parse(&body, schema).map_err(|e| match e {
+    let schema = single_header(&call.req, "x-cf-schema").and_then(|v| std::str::from_utf8(v).ok());
+    let envelope = webhook::parse(&call.body, schema).map_err(|e| match e {
         EnvelopeError::Malformed(field) => ApiError::Malformed {
             detail: Some(field),
         },
@@ -83,12 +70,12 @@ async fn handle(
         Envelope::IncidentCreated { incident, is_test } => (incident, is_test),
     };
     let header_is_test =
-        single_header(req, "x-cf-test").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
+        single_header(&call.req, "x-cf-test").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
 
-    let deadline = Deadline::after(app.request_deadline);
+    let deadline = Deadline::after(call.app.request_deadline);
     let outcome = tokio::time::timeout_at(
         deadline.instant() + BACKSTOP,
-        function.handle(
+        call.function.handle(
             event_id,
             &incident,
             body_is_test || header_is_test,

@@ -1,46 +1,35 @@
 //! `POST /api/HaloToCf` (CONTRACT §4).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use serde_json::json;
 use tracing::field::Empty;
 
-use super::{BACKSTOP, invocation_id, logged, read_body, single_header};
+use super::{BACKSTOP, Function, Invocation, Request, invoke, single_header};
 use crate::error::ApiError;
 use crate::halo::webhook;
 use crate::http::Deadline;
 use crate::secrets::Needs;
-use crate::startup::AppState;
-use crate::sync::halo_to_cf::HaloOutcome;
+use crate::sync::halo_to_cf::{HaloOutcome, HaloToCf};
 
-/// The secrets HaloToCf needs: a shared or signing secret, and both APIs' client secrets.
-const NEEDS: Needs = Needs {
-    required: &["HALO_CLIENT_SECRET", "CF_SERVICE_ACCOUNT_CLIENT_SECRET"],
-    any_of: &["HALO_WEBHOOK_SECRET", "HALO_WEBHOOK_SIGNING_SECRET"],
-    optional: &["HALO_WEBHOOK_SECRET_PREVIOUS"],
+/// HaloToCf to the shared preamble; it needs a shared or signing secret, and both APIs' client
+/// secrets.
+const HALO_TO_CF: Function<HaloToCf> = Function {
+    span: |invocation| tracing::info_span!("HaloToCf", invocation = %invocation, delivery_id = Empty, ticket_id = Empty),
+    readiness: |app| &app.halo_to_cf,
+    needs: Needs {
+        required: &["HALO_CLIENT_SECRET", "CF_SERVICE_ACCOUNT_CLIENT_SECRET"],
+        any_of: &["HALO_WEBHOOK_SECRET", "HALO_WEBHOOK_SIGNING_SECRET"],
+        optional: &["HALO_WEBHOOK_SECRET_PREVIOUS"],
+    },
 };
 
 /// Authenticates, parses and hands a Halo delivery to `sync::halo_to_cf`.
-pub async fn halo_to_cf(
-    req: HttpRequest,
-    payload: web::Payload,
-    app: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let span = tracing::info_span!("HaloToCf", invocation = %invocation_id(&req), delivery_id = Empty, ticket_id = Empty);
-    logged(span, handle(&req, payload, &app)).await
+pub async fn halo_to_cf(request: Request) -> Result<HttpResponse, ApiError> {
+    invoke(request, &HALO_TO_CF, handle).await
 }
 
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    app: &AppState,
-) -> Result<HttpResponse, ApiError> {
-    let body = read_body(req, payload, app.max_body_bytes).await?;
-    let function = app
-        .halo_to_cf
-        .as_ref()
-        .map_err(|missing| ApiError::NotConfigured(missing.clone()))?;
-    let settings = function.settings();
-    let secrets = app.secrets.resolve(&NEEDS)?;
+async fn handle(call: Invocation<HaloToCf>) -> Result<HttpResponse, ApiError> {
+    let (req, secrets) = (&call.req, &call.secrets);
     // The previous shared secret only counts beside a current one.
     let shared: Vec<_> = match secrets.get("HALO_WEBHOOK_SECRET") {
         Some(current) => [Some(current), secrets.get("HALO_WEBHOOK_SECRET_PREVIOUS")]
@@ -55,8 +44,8 @@ async fn handle(
     let by_signature = !by_secret
         && signing.is_some_and(|secret| {
             webhook::signature_matches(
-                single_header(req, &settings.signature_header),
-                &body,
+                single_header(req, &call.function.settings().signature_header),
+                &call.body,
                 secret,
             )
         });
@@ -66,11 +55,11 @@ async fn handle(
                 "halo signature failed and the request carries x-halo-date: signed headers are not supported, leave \"headers to sign\" empty in Halo's webhook settings"
             );
         }
-        app.secrets.authentication_failed();
+        call.app.secrets.authentication_failed();
         return Err(ApiError::InvalidCallbackSecret);
     }
 
-    let delivery = webhook::parse(&body).map_err(|_| ApiError::Malformed { detail: None })?;
+    let delivery = webhook::parse(&call.body).map_err(|_| ApiError::Malformed { detail: None })?;
     let span = tracing::Span::current();
     if let Some(id) = &delivery.delivery_id {
         span.record("delivery_id", id.as_str());
@@ -78,10 +67,10 @@ async fn handle(
     if let Some(id) = delivery.ticket_id {
         span.record("ticket_id", id);
     }
-    let deadline = Deadline::after(app.request_deadline);
+    let deadline = Deadline::after(call.app.request_deadline);
     let outcome = tokio::time::timeout_at(
         deadline.instant() + BACKSTOP,
-        function.handle(&delivery, deadline),
+        call.function.handle(&delivery, deadline),
     )
     .await
     .map_err(|_| ApiError::unavailable())??;

@@ -1,6 +1,7 @@
 //! HTTP in, typed call, typed outcome out. The decisions live in `sync`.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _};
@@ -9,6 +10,9 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::error::ApiError;
+use crate::secrets::{Needs, Resolved};
+use crate::settings::Readiness;
+use crate::startup::AppState;
 
 /// Every upstream wait already ends at the deadline and answers with its own `Retry-After`;
 /// this outer limit only catches work that somehow did not.
@@ -17,6 +21,65 @@ pub const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
 pub mod cf_to_halo;
 pub mod halo_to_cf;
 pub mod health;
+
+/// What actix hands every function: the request, its body stream, the app.
+pub type Request = (HttpRequest, web::Payload, web::Data<AppState>);
+
+/// What the shared preamble needs to know about one function.
+pub struct Function<F: 'static> {
+    /// Its span, given the host's invocation id: named after the function, with the (empty)
+    /// fields its logic records.
+    pub span: fn(&str) -> tracing::Span,
+    /// Where the app keeps it: ready, or the settings it misses.
+    pub readiness: fn(&AppState) -> &Readiness<Arc<F>>,
+    /// The secrets it resolves on every request (Key Vault values may have rotated).
+    pub needs: Needs,
+}
+
+/// What a function's own logic starts from, once the preamble has passed.
+pub struct Invocation<F> {
+    /// The request, for its headers.
+    pub req: HttpRequest,
+    /// The app.
+    pub app: web::Data<AppState>,
+    /// The whole body, within the cap.
+    pub body: Bytes,
+    /// The configured function.
+    pub function: Arc<F>,
+    /// Its secrets, resolved for this request.
+    pub secrets: Resolved,
+}
+
+/// One invocation of `function`, inside its span and [`logged`]: reads the body within the cap,
+/// then answers 503 when the function is not configured, then resolves its secrets (in that
+/// order), and hands all of it to `handle`. Authenticating the request is `handle`'s job.
+pub async fn invoke<F, Fut>(
+    (req, payload, app): Request,
+    function: &Function<F>,
+    handle: impl FnOnce(Invocation<F>) -> Fut,
+) -> Result<HttpResponse, ApiError>
+where
+    Fut: Future<Output = Result<HttpResponse, ApiError>>,
+{
+    let span = (function.span)(&invocation_id(&req));
+    let work = async move {
+        let body = read_body(&req, payload, app.max_body_bytes).await?;
+        let ready = (function.readiness)(&app)
+            .as_ref()
+            .map_err(|missing| ApiError::NotConfigured(missing.clone()))?
+            .clone();
+        let secrets = app.secrets.resolve(&function.needs)?;
+        handle(Invocation {
+            req,
+            app,
+            body,
+            function: ready,
+            secrets,
+        })
+        .await
+    };
+    logged(span, work).await
+}
 
 /// Runs a function's work inside its span, then logs one line with the status and the time.
 pub async fn logged(

@@ -7,6 +7,7 @@ mod common;
 pub mod contraforce;
 pub mod halo;
 
+pub use common::FakeServer;
 pub use contraforce::{CfComment, CfStatusUpdate, FakeContraForce};
 pub use halo::{
     FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape, RateLimit,

@@ -5,112 +5,35 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::contraforce::webhook::Incident;
-use crate::settings::MappingSettings;
+use crate::settings::{MappingSettings, Placeholder, Segment};
+// Re-exported so the paths under `sync::mapping` keep working.
+pub use crate::settings::TitleTemplate;
+pub use crate::text::{escape_html, truncate_chars};
 
 /// Longest summary Halo gets, in Unicode scalar values.
 pub const SUMMARY_MAX_CHARS: usize = 200;
 
-/// Escapes `& < > " '` for HTML text and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// Fills the title template in (no cut, no escaping: Halo's summary is plain text).
+pub fn render_title(template: &TitleTemplate, incident: &Incident) -> String {
+    let mut out = String::new();
+    for segment in template.segments() {
+        match segment {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Field(field) => match field {
+                Placeholder::IncidentNumber => {
+                    let _ = write!(out, "{}", incident.incident_number);
+                }
+                Placeholder::IncidentId => out.push_str(&incident.incident_id),
+                Placeholder::Title => out.push_str(&incident.title),
+                Placeholder::Severity => out.push_str(&incident.severity),
+                Placeholder::Source => out.push_str(&incident.source),
+                Placeholder::SourceDisplayName => out.push_str(opt(&incident.source_display_name)),
+                Placeholder::AccountName => out.push_str(opt(&incident.account_name)),
+                Placeholder::Unknown => {}
+            },
         }
     }
     out
-}
-
-/// The first `max` characters of `text`, never splitting one.
-pub fn truncate_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((byte_index, _)) => &text[..byte_index],
-        None => text,
-    }
-}
-
-/// A field the title template can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    IncidentNumber,
-    IncidentId,
-    Title,
-    Severity,
-    Source,
-    SourceDisplayName,
-    AccountName,
-    /// An unknown placeholder: prints as nothing.
-    Unknown,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Text(String),
-    Field(Field),
-}
-
-/// `HALO_TITLE_TEMPLATE`, parsed once at start-up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TitleTemplate(Vec<Segment>);
-
-impl TitleTemplate {
-    /// Parses `{placeholder}` segments; a `{` without a closing `}` is literal text.
-    pub fn parse(template: &str) -> Self {
-        let mut segments = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            let Some(close) = rest[open..].find('}').map(|i| open + i) else {
-                break;
-            };
-            if open > 0 {
-                segments.push(Segment::Text(rest[..open].to_string()));
-            }
-            let field = match &rest[open + 1..close] {
-                "incidentNumber" => Field::IncidentNumber,
-                "incidentId" => Field::IncidentId,
-                "title" => Field::Title,
-                "severity" => Field::Severity,
-                "source" => Field::Source,
-                "sourceDisplayName" => Field::SourceDisplayName,
-                "accountName" => Field::AccountName,
-                _ => Field::Unknown,
-            };
-            segments.push(Segment::Field(field));
-            rest = &rest[close + 1..];
-        }
-        if !rest.is_empty() {
-            segments.push(Segment::Text(rest.to_string()));
-        }
-        Self(segments)
-    }
-
-    /// Fills the template in (no cut, no escaping: Halo's summary is plain text).
-    pub fn render(&self, incident: &Incident) -> String {
-        let mut out = String::new();
-        for segment in &self.0 {
-            match segment {
-                Segment::Text(t) => out.push_str(t),
-                Segment::Field(field) => match field {
-                    Field::IncidentNumber => {
-                        let _ = write!(out, "{}", incident.incident_number);
-                    }
-                    Field::IncidentId => out.push_str(&incident.incident_id),
-                    Field::Title => out.push_str(&incident.title),
-                    Field::Severity => out.push_str(&incident.severity),
-                    Field::Source => out.push_str(&incident.source),
-                    Field::SourceDisplayName => out.push_str(opt(&incident.source_display_name)),
-                    Field::AccountName => out.push_str(opt(&incident.account_name)),
-                    Field::Unknown => {}
-                },
-            }
-        }
-        out
-    }
 }
 
 fn opt(value: &Option<String>) -> &str {
@@ -174,7 +97,7 @@ pub fn details_html(incident: &Incident) -> String {
 
 /// The one ticket object sent in `POST /Tickets` (the element of the array).
 pub fn ticket(incident: &Incident, m: &MappingSettings) -> Value {
-    let summary = m.title_template.render(incident);
+    let summary = render_title(&m.title_template, incident);
     let client_id = incident
         .account_id
         .as_ref()
@@ -380,7 +303,7 @@ mod tests {
             "{severity}|{source}|{sourceDisplayName}|{accountName}|{incidentId}|{nope}|{open",
         );
         assert_eq!(
-            t.render(&fixture()),
+            render_title(&t, &fixture()),
             "High|sentinel|Microsoft Sentinel|Example MSP SOC|b3f0c2a1-5d4e-4f60-9a8b-7c6d5e4f3a21||{open"
         );
     }

@@ -1,0 +1,94 @@
+//! How the fake Halo writes its records: the subset of Halo's fields the bridge reads, ids in the
+//! configured [`IdStyle`], and HTML notes as plain text.
+
+use serde_json::{Value, json};
+
+use super::model::{HaloAction, HaloTicket, IdStyle};
+
+/// An id written as `3`, `3.0` or `"3"`.
+pub(super) fn styled_id(id: u64, style: IdStyle) -> Value {
+    match style {
+        IdStyle::Int => json!(id),
+        // u64 → f64 is exact for any id the fake will ever hand out.
+        IdStyle::Float => serde_json::Number::from_f64(id as f64).map_or(json!(id), Value::Number),
+        IdStyle::Str => json!(id.to_string()),
+    }
+}
+
+/// A ticket as the API writes it (the subset of Halo's hundreds of fields the bridge uses).
+pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
+    let customfields: Vec<Value> = t
+        .customfields
+        .iter()
+        .map(|(id, value)| json!({ "id": id, "name": format!("CF{id}"), "value": value }))
+        .collect();
+    let mut obj = json!({
+        "id": styled_id(t.id, style),
+        "summary": t.summary,
+        "details": html_to_text(&t.details_html),
+        "details_html": t.details_html,
+        "status_id": t.status_id,
+        "status_name": t.status_name,
+        "hasbeenclosed": t.hasbeenclosed,
+        "customfields": customfields,
+        "use": "ticket",
+    });
+    let optional = [
+        ("tickettype_id", t.tickettype_id.map(Value::from)),
+        ("client_id", t.client_id.map(Value::from)),
+        ("priority_id", t.priority_id.map(Value::from)),
+        (
+            "thirdpartynumber",
+            t.thirdpartynumber.clone().map(Value::from),
+        ),
+        ("team", t.team.clone().map(Value::from)),
+        ("category_1", t.category_1.clone().map(Value::from)),
+    ];
+    if let Value::Object(map) = &mut obj {
+        for (key, value) in optional {
+            if let Some(value) = value {
+                map.insert(key.to_owned(), value);
+            }
+        }
+    }
+    obj
+}
+
+/// An action as the API writes it; `note_html` only when asked for (`includehtmlnote`).
+pub(super) fn action_json(a: &HaloAction, style: IdStyle, with_html: bool) -> Value {
+    let mut obj = json!({
+        "id": a.id,
+        "ticket_id": styled_id(a.ticket_id, style),
+        "outcome": a.outcome,
+        "who": a.who,
+        "agent_id": a.agent_id,
+        "who_agentid": a.agent_id,
+        "hiddenfromuser": a.hiddenfromuser,
+        "note": a.note,
+        "datetime": a.datetime,
+    });
+    if with_html && let Value::Object(map) = &mut obj {
+        map.insert("note_html".to_owned(), json!(a.note_html));
+    }
+    obj
+}
+
+/// Plain text from HTML, enough for a fake: line breaks at `<br>` and block ends, tags dropped.
+pub(super) fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('>') else {
+            rest = &rest[start..];
+            break;
+        };
+        let tag = rest[start + 1..start + len].trim().to_ascii_lowercase();
+        if tag.starts_with("br") || tag == "/p" || tag == "/div" || tag == "/li" {
+            out.push('\n');
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    html_escape::decode_html_entities(&out).trim().to_owned()
+}

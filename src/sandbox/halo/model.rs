@@ -1,0 +1,113 @@
+//! The fake Halo's public data types: its settings, the records it stores, and the response
+//! shapes it can be switched between.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Settings of a [`FakeHalo`](super::FakeHalo).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeHaloConfig {
+    /// Id of the first ticket created (global sequence).
+    pub first_ticket_id: u64,
+    /// `expires_in` of issued tokens; a token is refused once it has expired.
+    pub token_ttl_secs: u64,
+    /// Agent id of records created through the API (the integration's own agent).
+    pub integration_agent_id: u64,
+    /// Statuses that count as closed (`hasbeenclosed: true`).
+    pub closed_status_ids: Vec<u64>,
+    /// OAuth client id the token endpoint accepts.
+    pub client_id: String,
+    /// OAuth client secret the token endpoint accepts.
+    pub client_secret: String,
+}
+
+impl Default for FakeHaloConfig {
+    fn default() -> Self {
+        FakeHaloConfig {
+            first_ticket_id: 1000,
+            token_ttl_secs: 3600,
+            integration_agent_id: 12,
+            closed_status_ids: vec![9],
+            client_id: "sandbox-halo-client".to_owned(),
+            client_secret: "sandbox-halo-secret".to_owned(),
+        }
+    }
+}
+
+/// How ticket ids are written in responses: `3`, `3.0` or `"3"` (real Halo mixes all three).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IdStyle {
+    /// `3`
+    #[default]
+    Int,
+    /// `3.0`
+    Float,
+    /// `"3"`
+    Str,
+}
+
+/// Shape of list responses for tickets, actions and clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListShape {
+    /// `{"record_count":n,"tickets":[…]}`
+    #[default]
+    Wrapped,
+    /// `[…]`
+    Bare,
+}
+
+/// A ticket as the fake stores it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HaloTicket {
+    /// Global ticket id.
+    pub id: u64,
+    /// Title.
+    pub summary: String,
+    /// HTML body.
+    pub details_html: String,
+    /// Ticket type.
+    pub tickettype_id: Option<u64>,
+    /// Customer.
+    pub client_id: Option<u64>,
+    /// Priority (within the SLA).
+    pub priority_id: Option<u64>,
+    /// External reference.
+    pub thirdpartynumber: Option<String>,
+    /// Custom field values by field id.
+    pub customfields: Vec<(u64, Value)>,
+    /// Team name.
+    pub team: Option<String>,
+    /// Category path.
+    pub category_1: Option<String>,
+    /// Current status.
+    pub status_id: u64,
+    /// Name of the current status.
+    pub status_name: String,
+    /// Whether the ticket is closed.
+    pub hasbeenclosed: bool,
+}
+
+/// An action (note, status change, …) on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HaloAction {
+    /// Per-ticket sequence number, starting at 1.
+    pub id: u64,
+    /// Ticket the action belongs to.
+    pub ticket_id: u64,
+    /// Outcome name.
+    pub outcome: String,
+    /// Author's display name.
+    pub who: String,
+    /// Author's agent id.
+    pub agent_id: u64,
+    /// Private note.
+    pub hiddenfromuser: bool,
+    /// Plain-text note.
+    pub note: String,
+    /// HTML note.
+    pub note_html: String,
+    /// System action (dropped by `excludesys=true`).
+    pub system: bool,
+    /// When it was written (RFC 3339, UTC).
+    pub datetime: String,
+}

@@ -1,0 +1,188 @@
+//! The fake Halo's in-memory model: tickets, actions, issued tokens, id sequences and status
+//! changes, plus the behaviour switches set through the handle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use super::lookup::status_name;
+use super::model::{FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape};
+use crate::sandbox::common;
+
+/// Who the fake names as the author of records created through the API.
+pub(super) const API_AGENT: &str = "API Agent";
+const SYSTEM_AGENT: &str = "System";
+pub(super) const STATUS_CHANGE: &str = "Status Change";
+
+/// Everything the fake Halo knows, behind one lock.
+pub(super) struct State {
+    pub(super) cfg: FakeHaloConfig,
+    next_ticket_id: u64,
+    pub(super) tickets: BTreeMap<u64, HaloTicket>,
+    pub(super) actions: BTreeMap<u64, Vec<HaloAction>>,
+    /// Issued access tokens and when each expires.
+    pub(super) tokens: HashMap<String, Instant>,
+    pub(super) reject_creates: Option<String>,
+    pub(super) ignore_lookup_filter: bool,
+    pub(super) list_shape: ListShape,
+    pub(super) id_style: IdStyle,
+}
+
+/// What an action write carries, before it gets an id.
+pub(super) struct ActionDraft {
+    pub(super) outcome: String,
+    pub(super) who: String,
+    pub(super) agent_id: u64,
+    pub(super) hiddenfromuser: bool,
+    pub(super) note: String,
+    pub(super) note_html: String,
+    pub(super) system: bool,
+}
+
+impl ActionDraft {
+    /// A system action (dropped by `excludesys=true`) with a plain-text note.
+    pub(super) fn system(outcome: &str, note: String) -> ActionDraft {
+        ActionDraft {
+            outcome: outcome.to_owned(),
+            who: SYSTEM_AGENT.to_owned(),
+            agent_id: 0,
+            hiddenfromuser: false,
+            note_html: html_escape::encode_text(&note).into_owned(),
+            note,
+            system: true,
+        }
+    }
+}
+
+impl State {
+    pub(super) fn new(cfg: FakeHaloConfig) -> State {
+        State {
+            next_ticket_id: cfg.first_ticket_id,
+            cfg,
+            tickets: BTreeMap::new(),
+            actions: BTreeMap::new(),
+            tokens: HashMap::new(),
+            reject_creates: None,
+            ignore_lookup_filter: false,
+            list_shape: ListShape::default(),
+            id_style: IdStyle::default(),
+        }
+    }
+
+    pub(super) fn ticket_mut(&mut self, id: u64) -> &mut HaloTicket {
+        expect_ticket(self.tickets.get_mut(&id), id)
+    }
+
+    /// A new ticket with the next id and Halo's initial status; not yet stored.
+    pub(super) fn blank_ticket(&mut self) -> HaloTicket {
+        let id = self.next_ticket_id;
+        self.next_ticket_id += 1;
+        HaloTicket {
+            id,
+            summary: String::new(),
+            details_html: String::new(),
+            tickettype_id: None,
+            client_id: None,
+            priority_id: None,
+            thirdpartynumber: None,
+            customfields: Vec::new(),
+            team: None,
+            category_1: None,
+            status_id: 1,
+            status_name: status_name(1),
+            hasbeenclosed: false,
+        }
+    }
+
+    /// Stores a new ticket and logs its creation as action 1, as Halo does.
+    pub(super) fn insert_new(&mut self, ticket: HaloTicket) -> u64 {
+        let id = ticket.id;
+        self.tickets.insert(id, ticket);
+        let logged = ActionDraft {
+            outcome: "Ticket Logged".to_owned(),
+            who: API_AGENT.to_owned(),
+            agent_id: self.cfg.integration_agent_id,
+            hiddenfromuser: false,
+            note: String::new(),
+            note_html: String::new(),
+            system: false,
+        };
+        self.push_action(id, logged);
+        id
+    }
+
+    /// Appends an action with the next per-ticket id; `None` if the ticket does not exist.
+    pub(super) fn push_action(&mut self, ticket_id: u64, draft: ActionDraft) -> Option<u64> {
+        if !self.tickets.contains_key(&ticket_id) {
+            return None;
+        }
+        let list = self.actions.entry(ticket_id).or_default();
+        let id = list.iter().map(|a| a.id).max().unwrap_or(0) + 1;
+        list.push(HaloAction {
+            id,
+            ticket_id,
+            outcome: draft.outcome,
+            who: draft.who,
+            agent_id: draft.agent_id,
+            hiddenfromuser: draft.hiddenfromuser,
+            note: draft.note,
+            note_html: draft.note_html,
+            system: draft.system,
+            datetime: common::now_rfc3339(),
+        });
+        Some(id)
+    }
+
+    /// Sets a status by id, keeping `hasbeenclosed` in step; optionally logs a system action.
+    pub(super) fn change_status(
+        &mut self,
+        ticket_id: u64,
+        status_id: u64,
+        log: bool,
+    ) -> Option<()> {
+        let closed = self.cfg.closed_status_ids.contains(&status_id);
+        let ticket = self.tickets.get_mut(&ticket_id)?;
+        let old = std::mem::replace(&mut ticket.status_name, status_name(status_id));
+        ticket.status_id = status_id;
+        ticket.hasbeenclosed = closed;
+        if log {
+            let note = format!("Status changed from {old} to {}", status_name(status_id));
+            self.push_action(ticket_id, ActionDraft::system(STATUS_CHANGE, note));
+        }
+        Some(())
+    }
+
+    pub(super) fn token_is_live(&self, token: &str) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|expiry| *expiry > Instant::now())
+    }
+
+    /// A list answer in the configured [`ListShape`], wrapped under `key`.
+    pub(super) fn list(&self, key: &str, items: Vec<Value>, total: usize) -> Value {
+        match self.list_shape {
+            ListShape::Bare => Value::Array(items),
+            ListShape::Wrapped => {
+                let mut wrapper = Map::new();
+                wrapper.insert("record_count".to_owned(), json!(total));
+                wrapper.insert(key.to_owned(), Value::Array(items));
+                Value::Object(wrapper)
+            }
+        }
+    }
+}
+
+/// The ticket a seeding knob was given, or a panic naming it: seeding a missing ticket is a bug
+/// in the test.
+pub(super) fn expect_ticket<T>(found: Option<T>, ticket_id: u64) -> T {
+    found.unwrap_or_else(|| panic!("fake Halo has no ticket {ticket_id}"))
+}
+
+/// Replaces or appends a custom field value.
+pub(super) fn set_field(fields: &mut Vec<(u64, Value)>, id: u64, value: Value) {
+    match fields.iter_mut().find(|(fid, _)| *fid == id) {
+        Some(slot) => slot.1 = value,
+        None => fields.push((id, value)),
+    }
+}

@@ -1,0 +1,60 @@
+//! `/api/Tickets`: list (lookups, paging), read one, and the batch create/update POST.
+
+mod listing;
+mod write;
+
+use serde_json::{Value, json};
+
+use super::HaloService;
+use super::error::{ApiResult, not_found};
+use super::json::ticket_json;
+use super::model::HaloTicket;
+use super::request::{Query, parse_path_id};
+use super::state::State;
+
+/// Halo's answer to a create without the one ticket type the fake knows.
+pub(super) const NO_TICKET_TYPE: &str = "Please select a valid Ticket Type";
+
+impl HaloService {
+    /// `GET /api/Tickets`: newest first, filtered by the lookups the fake understands, paged.
+    pub(super) fn list_tickets(&self, query: &Query) -> Value {
+        let state = self.state();
+        let filters = if state.ignore_lookup_filter {
+            Vec::new()
+        } else {
+            listing::lookup_filters(query)
+        };
+        let hits: Vec<&HaloTicket> = state
+            .tickets
+            .values()
+            .rev()
+            .filter(|t| filters.iter().all(|f| f.matches(t)))
+            .collect();
+        let total = hits.len();
+        let page = listing::page_of(hits, query);
+        let items = page
+            .iter()
+            .map(|t| ticket_json(t, state.id_style))
+            .collect();
+        state.list("tickets", items, total)
+    }
+
+    /// `GET /api/Tickets/{id}`.
+    pub(super) fn get_ticket(&self, id: &str) -> ApiResult {
+        let state = self.state();
+        parse_path_id(id)
+            .and_then(|id| state.tickets.get(&id))
+            .map(|t| ticket_json(t, state.id_style))
+            .ok_or_else(|| not_found("Ticket"))
+    }
+
+    /// `POST /api/Tickets`: create (no id / id 0) or update (existing id), validated as a batch.
+    pub(super) fn post_tickets(&self, query: &Query, body: &[u8]) -> ApiResult {
+        self.write_batch(query, body, State::validate_ticket_write, |state, write| {
+            let (id, isnew) = state.apply_ticket_write(write);
+            let mut obj = ticket_json(&state.tickets[&id], state.id_style);
+            obj["isnew"] = json!(isnew);
+            obj
+        })
+    }
+}

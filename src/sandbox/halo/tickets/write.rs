@@ -1,0 +1,133 @@
+//! A ticket create or update: the fields a POST may carry, validated before any is applied.
+
+use serde_json::{Map, Value};
+
+use super::NO_TICKET_TYPE;
+use crate::sandbox::halo::error::{ApiError, halo_error, not_found};
+use crate::sandbox::halo::lookup::TICKET_TYPE;
+use crate::sandbox::halo::model::HaloTicket;
+use crate::sandbox::halo::request::{as_id, opt_id, opt_text};
+use crate::sandbox::halo::state::{State, set_field};
+
+/// A validated ticket write.
+pub(super) enum TicketWrite {
+    Create(HaloTicketFields),
+    Update(u64, HaloTicketFields),
+}
+
+/// Ticket fields present in a request (`None` = not supplied).
+#[derive(Default)]
+pub(super) struct HaloTicketFields {
+    summary: Option<String>,
+    details_html: Option<String>,
+    tickettype_id: Option<u64>,
+    client_id: Option<u64>,
+    priority_id: Option<u64>,
+    thirdpartynumber: Option<String>,
+    customfields: Vec<(u64, Value)>,
+    team: Option<String>,
+    category_1: Option<String>,
+    status_id: Option<u64>,
+}
+
+impl HaloTicketFields {
+    fn parse(obj: &Map<String, Value>) -> Result<HaloTicketFields, ApiError> {
+        Ok(HaloTicketFields {
+            summary: opt_text(obj, "summary"),
+            details_html: opt_text(obj, "details_html").or_else(|| opt_text(obj, "details")),
+            tickettype_id: opt_id(obj, "tickettype_id")?,
+            client_id: opt_id(obj, "client_id")?,
+            priority_id: opt_id(obj, "priority_id")?,
+            thirdpartynumber: opt_text(obj, "thirdpartynumber"),
+            customfields: custom_fields(obj)?,
+            team: opt_text(obj, "team"),
+            category_1: opt_text(obj, "category_1"),
+            status_id: opt_id(obj, "status_id")?,
+        })
+    }
+
+    fn apply_to(self, t: &mut HaloTicket) {
+        fn put<T>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        put(&mut t.summary, self.summary);
+        put(&mut t.details_html, self.details_html);
+        put(&mut t.tickettype_id, self.tickettype_id.map(Some));
+        put(&mut t.client_id, self.client_id.map(Some));
+        put(&mut t.priority_id, self.priority_id.map(Some));
+        put(&mut t.thirdpartynumber, self.thirdpartynumber.map(Some));
+        put(&mut t.team, self.team.map(Some));
+        put(&mut t.category_1, self.category_1.map(Some));
+        for (id, value) in self.customfields {
+            set_field(&mut t.customfields, id, value);
+        }
+    }
+}
+
+/// `customfields: [{id, value}]` (or `{name: "CF<id>", value}`) as (id, value) pairs.
+fn custom_fields(obj: &Map<String, Value>) -> Result<Vec<(u64, Value)>, ApiError> {
+    let Some(list) = obj.get("customfields") else {
+        return Ok(Vec::new());
+    };
+    let Some(list) = list.as_array() else {
+        return Err(halo_error(400, "customfields must be an array"));
+    };
+    list.iter()
+        .map(|field| {
+            let id = field.get("id").and_then(as_id).or_else(|| {
+                let name = field.get("name")?.as_str()?;
+                name.get(2..)?.parse().ok()
+            });
+            let id = id.ok_or_else(|| halo_error(400, "Custom field id is required"))?;
+            Ok((id, field.get("value").cloned().unwrap_or(Value::Null)))
+        })
+        .collect()
+}
+
+impl State {
+    /// Checks one element of a ticket POST without changing anything.
+    pub(super) fn validate_ticket_write(
+        &self,
+        obj: &Map<String, Value>,
+    ) -> Result<TicketWrite, ApiError> {
+        let fields = HaloTicketFields::parse(obj)?;
+        match opt_id(obj, "id")?.filter(|id| *id != 0) {
+            Some(id) if self.tickets.contains_key(&id) => Ok(TicketWrite::Update(id, fields)),
+            Some(_) => Err(not_found("Ticket")),
+            None => {
+                if let Some(msg) = &self.reject_creates {
+                    return Err(halo_error(400, msg));
+                }
+                if fields.tickettype_id != Some(TICKET_TYPE.0) {
+                    return Err(ApiError::Text(400, NO_TICKET_TYPE));
+                }
+                Ok(TicketWrite::Create(fields))
+            }
+        }
+    }
+
+    /// Applies a validated write; returns the ticket id and whether it is new.
+    pub(super) fn apply_ticket_write(&mut self, write: TicketWrite) -> (u64, bool) {
+        match write {
+            TicketWrite::Create(mut fields) => {
+                // Like HaloITSM, a create ignores `status_id`: new tickets start as "New".
+                fields.status_id = None;
+                let mut ticket = self.blank_ticket();
+                fields.apply_to(&mut ticket);
+                (self.insert_new(ticket), true)
+            }
+            TicketWrite::Update(id, mut fields) => {
+                let status = fields.status_id.take();
+                if let Some(ticket) = self.tickets.get_mut(&id) {
+                    fields.apply_to(ticket);
+                }
+                if let Some(status) = status {
+                    self.change_status(id, status, false);
+                }
+                (id, false)
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! Process-wide settings (port, body cap, deadline, Halo rate limit, log format) and the
+//! Halo connection both functions share.
+
+use std::time::Duration;
+
+use super::SettingsError;
+use super::parse::{parse_port, parse_rate_limit};
+use super::source::Source;
+
+/// `text` or `json` log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// At most `calls` Halo calls in any `per` window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Calls allowed per window.
+    pub calls: u32,
+    /// Window length.
+    pub per: Duration,
+}
+
+/// Halo OAuth and API endpoints.
+#[derive(Debug, Clone)]
+pub struct HaloConnection {
+    /// Authorisation server, e.g. `https://x.halopsa.com/auth` (no trailing slash).
+    pub auth_url: String,
+    /// Resource server, e.g. `https://x.halopsa.com/api` (no trailing slash).
+    pub api_base_url: String,
+    /// OAuth client id.
+    pub client_id: String,
+    /// Hosted tenant name, when set.
+    pub tenant: Option<String>,
+    /// Token scope.
+    pub scope: String,
+    /// Store the reference in this custom field instead of `thirdpartynumber`.
+    pub external_ref_field_id: Option<u64>,
+}
+
+/// The process-wide values, copied into [`super::Settings`].
+pub(super) struct Common {
+    pub(super) port: u16,
+    pub(super) max_body_bytes: usize,
+    pub(super) request_deadline: Duration,
+    pub(super) halo_rate_limit: RateLimit,
+    pub(super) log_format: LogFormat,
+}
+
+/// Reads the process-wide values, with their defaults.
+pub(super) fn parse(src: &mut Source) -> Result<Common, SettingsError> {
+    let port = match src.get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        Some(v) => parse_port("FUNCTIONS_CUSTOMHANDLER_PORT", v)?,
+        None => 3000,
+    };
+    let max_body_bytes = src.u64_or("MAX_BODY_BYTES", 1_048_576)?;
+    if max_body_bytes == 0 {
+        return Err(SettingsError::new("MAX_BODY_BYTES", "must be above 0"));
+    }
+    let deadline = src.u64_or("REQUEST_DEADLINE_SECONDS", 20)?;
+    if !(1..=220).contains(&deadline) {
+        return Err(SettingsError::new(
+            "REQUEST_DEADLINE_SECONDS",
+            "must be 1–220 (Azure drops HTTP requests after 230 s)",
+        ));
+    }
+    let halo_rate_limit = match src.get("HALO_RATE_LIMIT") {
+        Some(v) => parse_rate_limit("HALO_RATE_LIMIT", v)?,
+        None => RateLimit {
+            calls: 300,
+            per: Duration::from_secs(300),
+        },
+    };
+    let log_format = src.choice(
+        "LOG_FORMAT",
+        &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+    )?;
+    Ok(Common {
+        port,
+        max_body_bytes: usize::try_from(max_body_bytes).unwrap_or(usize::MAX),
+        request_deadline: Duration::from_secs(deadline),
+        halo_rate_limit,
+        log_format,
+    })
+}
+
+/// The Halo connection, when its URLs and client id are all set.
+pub(super) fn parse_halo_connection(
+    src: &mut Source,
+) -> Result<Option<HaloConnection>, SettingsError> {
+    let auth_url = src.url("HALO_AUTH_URL")?;
+    let api_base_url = src.url("HALO_API_BASE_URL")?;
+    let client_id = src.get("HALO_CLIENT_ID").map(str::to_string);
+    let tenant = src.get("HALO_TENANT").map(str::to_string);
+    let scope = src.get("HALO_SCOPE").unwrap_or("all").to_string();
+    let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
+    Ok(match (auth_url, api_base_url, client_id) {
+        (Some(auth_url), Some(api_base_url), Some(client_id)) => Some(HaloConnection {
+            auth_url,
+            api_base_url,
+            client_id,
+            tenant,
+            scope,
+            external_ref_field_id,
+        }),
+        _ => None,
+    })
+}
+
+/// Names of the four Halo connection settings that cannot be had.
+pub(super) fn missing_halo(src: &mut Source) -> Vec<String> {
+    let mut missing: Vec<String> = ["HALO_AUTH_URL", "HALO_API_BASE_URL", "HALO_CLIENT_ID"]
+        .into_iter()
+        .filter(|n| src.get(n).is_none())
+        .map(str::to_string)
+        .collect();
+    if !src.secret_available("HALO_CLIENT_SECRET") {
+        missing.push("HALO_CLIENT_SECRET".to_string());
+    }
+    missing
+}

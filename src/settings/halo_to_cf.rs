@@ -1,0 +1,102 @@
+//! Settings of the HaloToCf function: webhook signature, the ContraForce API, closing.
+
+use super::common::{HaloConnection, missing_halo};
+use super::parse::{parse_header_name, parse_id_list};
+use super::source::Source;
+use super::{Readiness, SettingsError};
+
+/// Settings of the HaloToCf function.
+#[derive(Debug, Clone)]
+pub struct HaloToCfSettings {
+    /// Header carrying the HMAC (lower case).
+    pub signature_header: String,
+    /// ContraForce API base, e.g. `https://prod.platform.contraforce.com/api/v2`.
+    pub cf_api_base_url: String,
+    /// Service account client id.
+    pub cf_client_id: String,
+    /// Workspace of every incident.
+    pub cf_workspace_id: String,
+    /// Status ids that mean "closed".
+    pub closed_status_ids: Vec<u64>,
+    /// Actions by this agent are ours and never forwarded.
+    pub integration_agent_id: Option<u64>,
+    /// Custom field carrying the reference, if not `thirdpartynumber`.
+    pub external_ref_field_id: Option<u64>,
+    /// `classification` sent when closing.
+    pub close_classification: String,
+    /// `classificationReason` sent when closing.
+    pub close_classification_reason: String,
+}
+
+/// Reads the HaloToCf settings, or names what is missing.
+pub(super) fn parse(
+    src: &mut Source,
+    halo: Option<&HaloConnection>,
+) -> Result<Readiness<HaloToCfSettings>, SettingsError> {
+    let signature_header = parse_header_name(
+        "HALO_WEBHOOK_SIGNATURE_HEADER",
+        src.get("HALO_WEBHOOK_SIGNATURE_HEADER")
+            .unwrap_or("x-signature"),
+    )?;
+    let cf_api_base_url = src.url("CF_API_BASE_URL")?;
+    let cf_client_id = src.get("CF_SERVICE_ACCOUNT_CLIENT_ID").map(str::to_string);
+    let cf_workspace_id = src.get("CF_WORKSPACE_ID").map(str::to_string);
+    let closed = src
+        .get("HALO_CLOSED_STATUS_ID")
+        .map(|v| parse_id_list("HALO_CLOSED_STATUS_ID", v))
+        .transpose()?;
+    let integration_agent_id = src.u64("HALO_INTEGRATION_AGENT_ID")?;
+    let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
+    let close_classification = src
+        .get("CF_CLOSE_CLASSIFICATION")
+        .unwrap_or("Undetermined")
+        .to_string();
+    let close_classification_reason = src
+        .get("CF_CLOSE_CLASSIFICATION_REASON")
+        .unwrap_or("InaccurateData")
+        .to_string();
+
+    let mut missing = Vec::new();
+    if !src.secret_available("HALO_WEBHOOK_SECRET")
+        && !src.secret_available("HALO_WEBHOOK_SIGNING_SECRET")
+    {
+        missing.push("HALO_WEBHOOK_SECRET".to_string());
+    }
+    missing.extend(missing_halo(src));
+    debug_assert!(
+        halo.is_some() || !missing.is_empty(),
+        "a missing connection is named"
+    );
+    let cf_secret = src.secret_available("CF_SERVICE_ACCOUNT_CLIENT_SECRET");
+    for (name, present) in [
+        ("CF_API_BASE_URL", cf_api_base_url.is_some()),
+        ("CF_SERVICE_ACCOUNT_CLIENT_ID", cf_client_id.is_some()),
+        ("CF_SERVICE_ACCOUNT_CLIENT_SECRET", cf_secret),
+        ("CF_WORKSPACE_ID", cf_workspace_id.is_some()),
+        ("HALO_CLOSED_STATUS_ID", closed.is_some()),
+    ] {
+        if !present {
+            missing.push(name.to_string());
+        }
+    }
+    let (Some(cf_api_base_url), Some(cf_client_id), Some(cf_workspace_id), Some(closed), true) = (
+        cf_api_base_url,
+        cf_client_id,
+        cf_workspace_id,
+        closed,
+        missing.is_empty(),
+    ) else {
+        return Ok(Err(missing));
+    };
+    Ok(Ok(HaloToCfSettings {
+        signature_header,
+        cf_api_base_url,
+        cf_client_id,
+        cf_workspace_id,
+        closed_status_ids: closed,
+        integration_agent_id,
+        external_ref_field_id,
+        close_classification,
+        close_classification_reason,
+    }))
+}
