@@ -1,11 +1,12 @@
 //! The operator commands, run as the real executable against the sandbox: `halo-lookup`,
-//! `send-test-event`, `check-config`, and `--help` of every subcommand.
+//! `send-test-event`, and `--help` of every subcommand. `check-config` is in `tools_check_config`,
+//! which shares the helpers here.
 
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-use crate::helpers::{HandlerProcess, free_port};
+use crate::helpers::HandlerProcess;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::Sandbox;
@@ -15,7 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_cf-halo-bridge");
 const CF_SECRET: &str = "whsec-tools-test";
 
 /// Runs the executable with exactly `env` (nothing inherited) off the async runtime.
-async fn run(args: &[&str], env: &HashMap<String, String>) -> Output {
+pub(crate) async fn run(args: &[&str], env: &HashMap<String, String>) -> Output {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env = env.clone();
     tokio::task::spawn_blocking(move || {
@@ -31,15 +32,18 @@ async fn run(args: &[&str], env: &HashMap<String, String>) -> Output {
     .expect("not cancelled")
 }
 
-fn stdout(o: &Output) -> String {
+/// The executable's stdout, as text.
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+/// The executable's stderr, as text.
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn sandbox_env(sandbox: &Sandbox) -> HashMap<String, String> {
+/// The sandbox's settings plus both webhook secrets.
+pub(crate) fn sandbox_env(sandbox: &Sandbox) -> HashMap<String, String> {
     let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
     env.insert("CF_WEBHOOK_SECRET".into(), CF_SECRET.into());
     env.insert("HALO_WEBHOOK_SECRET".into(), "halo-tools-secret".into());
@@ -48,21 +52,26 @@ fn sandbox_env(sandbox: &Sandbox) -> HashMap<String, String> {
 
 /// What a capture server saw of one request.
 #[derive(Debug, Clone)]
-struct Seen {
-    query: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Seen {
+    /// The query string.
+    pub(crate) query: String,
+    /// Header name (lower case) → value.
+    pub(crate) headers: HashMap<String, String>,
+    /// The body's bytes.
+    pub(crate) body: Vec<u8>,
 }
 
 /// A loopback server that records every request and answers `status` with a JSON body.
-struct Capture {
-    url: String,
+pub(crate) struct Capture {
+    /// `http://127.0.0.1:{port}`.
+    pub(crate) url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl Capture {
-    async fn start(status: u16) -> Capture {
+    /// Starts the server on a free loopback port.
+    pub(crate) async fn start(status: u16) -> Capture {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
         let server = HttpServer::new(move || {
@@ -101,15 +110,16 @@ impl Capture {
         }
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    /// The requests seen so far.
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 
-    async fn stop(&self) {
+    /// Stops the server.
+    pub(crate) async fn stop(&self) {
         self.handle.stop(false).await;
     }
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halo_lookup_prints_every_table_of_the_sandbox_and_marks_the_closed_statuses() {
     let sandbox = Sandbox::start().await.unwrap();
@@ -391,188 +401,6 @@ async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/nonexistent/e.json"));
     drop(handler);
-    sandbox.stop().await;
-}
-
-/// `(status, check name)` of each check line.
-fn check_lines(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("SKIP"))
-        .map(|l| {
-            (
-                l[..4].to_string(),
-                l[6..].split("  ").next().unwrap().trim().to_string(),
-            )
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_config_passes_every_configured_check_against_the_sandbox() {
-    let sandbox = Sandbox::start().await.unwrap();
-    let out = run(&["check-config"], &sandbox_env(&sandbox)).await;
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    let lines = check_lines(&text);
-    let status = |name: &str| {
-        lines
-            .iter()
-            .find(|(_, n)| n == name)
-            .map(|(s, _)| s.clone())
-            .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
-    };
-    for name in [
-        "settings",
-        "CfToHalo settings",
-        "HaloToCf settings",
-        "Halo token",
-        "Halo outcomes",
-        "Halo ticket type",
-        "Halo priorities",
-        "Halo closed statuses",
-        "ContraForce API",
-    ] {
-        assert_eq!(status(name), "PASS", "{name}:\n{text}");
-    }
-    assert_eq!(status("Key Vault"), "SKIP");
-    assert_eq!(status("state store"), "SKIP");
-    assert_eq!(
-        sandbox.halo.token_requests(),
-        1,
-        "one token for every check"
-    );
-    assert_eq!(
-        sandbox.cf.count("GET", "/api/v2/workspaces"),
-        1,
-        "one ContraForce probe"
-    );
-    sandbox.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_config_fails_what_is_wrong_and_says_why() {
-    let sandbox = Sandbox::start().await.unwrap();
-    let refusing_cf = Capture::start(401).await;
-    let mut env = sandbox_env(&sandbox);
-    env.insert("HALO_PRIVATE_NOTE_OUTCOME".into(), "Internal Note".into());
-    env.insert("HALO_DEFAULT_TICKETTYPE_ID".into(), "31".into());
-    env.insert("CF_API_BASE_URL".into(), refusing_cf.url.clone());
-    env.insert(
-        "KEY_VAULT_URI".into(),
-        format!("https://127.0.0.1:{}", free_port()),
-    );
-    env.remove("HALO_WEBHOOK_SECRET");
-    let out = run(&["check-config"], &env).await;
-    let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    let lines = check_lines(&text);
-    let line = |name: &str| {
-        text.lines()
-            .find(|l| l.get(6..).is_some_and(|rest| rest.starts_with(name)))
-            .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
-            .to_string()
-    };
-    assert!(line("Halo outcomes").starts_with("FAIL"), "{text}");
-    assert!(line("Halo outcomes").contains("Internal Note"), "{text}");
-    assert!(line("Halo ticket type").starts_with("FAIL"), "{text}");
-    assert!(line("Key Vault").starts_with("FAIL"), "{text}");
-    // A secret missing from the environment is expected from Key Vault when it is configured.
-    assert!(line("HaloToCf settings").starts_with("PASS"), "{text}");
-    assert!(
-        line("HaloToCf settings").contains("HALO_WEBHOOK_SECRET expected from Key Vault"),
-        "{text}"
-    );
-    // HaloToCf counts as configured, so its ContraForce credentials are probed (and refused).
-    assert!(line("ContraForce API").starts_with("FAIL"), "{text}");
-    assert_eq!(lines.len(), 11, "one line per check:\n{text}");
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("Halo outcomes"), "{err}");
-
-    // Without Key Vault, a missing secret leaves the function unconfigured: skipped, named.
-    let mut no_vault = env.clone();
-    no_vault.remove("KEY_VAULT_URI");
-    let out = run(&["check-config"], &no_vault).await;
-    let text = stdout(&out);
-    let h2c = text
-        .lines()
-        .find(|l| l.contains("HaloToCf settings"))
-        .unwrap();
-    assert!(
-        h2c.starts_with("SKIP") && h2c.contains("missing HALO_WEBHOOK_SECRET"),
-        "{text}"
-    );
-    assert!(text.contains("SKIP  Key Vault"), "{text}");
-
-    // With HaloToCf configured, refused ContraForce credentials fail the probe.
-    env.insert("HALO_WEBHOOK_SECRET".into(), "h".into());
-    let out = run(&["check-config"], &env).await;
-    let text = stdout(&out);
-    let cf = text
-        .lines()
-        .find(|l| l.contains("ContraForce API"))
-        .unwrap();
-    assert!(cf.starts_with("FAIL") && cf.contains("401"), "{text}");
-    assert_eq!(
-        refusing_cf.seen()[0].headers["authorization"]
-            .split(' ')
-            .next(),
-        Some("Basic")
-    );
-    refusing_cf.stop().await;
-
-    // An invalid setting: one FAIL line, one error line, nothing reached.
-    env.insert("HALO_DEFAULT_CLIENT_ID".into(), "abc".into());
-    sandbox.halo.clear_requests();
-    let out = run(&["check-config"], &env).await;
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).starts_with("FAIL  settings"),
-        "{}",
-        stdout(&out)
-    );
-    assert_eq!(stderr(&out).lines().count(), 1);
-    assert!(stderr(&out).contains("HALO_DEFAULT_CLIENT_ID"));
-    assert_eq!(sandbox.halo.requests().len(), 0);
-    sandbox.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_config_reaches_the_blob_store_through_its_sas_url() {
-    let azurite = tokio::task::spawn_blocking(crate::azurite::Azurite::shared)
-        .await
-        .unwrap();
-    let sandbox = Sandbox::start().await.unwrap();
-    let mut env = sandbox_env(&sandbox);
-    env.insert("STATE_STORE".into(), "blob".into());
-    env.insert(
-        "STATE_BLOB_URL".into(),
-        azurite.container_url(&crate::azurite::Azurite::new_container()),
-    );
-    let out = run(&["check-config"], &env).await;
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}\n{}", stderr(&out));
-    let line = text.lines().find(|l| l.contains("state store")).unwrap();
-    assert!(
-        line.starts_with("PASS") && line.contains("ledger read"),
-        "{text}"
-    );
-    assert!(!line.contains("sig="), "the SAS is printed: {line}");
-
-    // The same store with Azurite gone: the check fails and says where.
-    let closed = format!(
-        "http://127.0.0.1:{}/devstoreaccount1/gone?sv=2021-12-02&sig=x",
-        free_port()
-    );
-    env.insert("STATE_BLOB_URL".into(), closed);
-    let out = run(&["check-config"], &env).await;
-    assert_eq!(out.status.code(), Some(1));
-    let text = stdout(&out);
-    let line = text.lines().find(|l| l.contains("state store")).unwrap();
-    assert!(
-        line.starts_with("FAIL") && line.contains("/devstoreaccount1/gone"),
-        "{text}"
-    );
     sandbox.stop().await;
 }
 
