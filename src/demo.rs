@@ -7,10 +7,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::clock::{Clock, SystemClock};
-use crate::contraforce::webhook::sign;
 use crate::local::{Local, shutdown_signal, start_local};
-use crate::sandbox::{Sandbox, WebhookAuth};
+use crate::sandbox::{Sandbox, SignedEvent, WebhookAuth};
 
 const CF_SECRET: &str = "demo-contraforce-signing-secret";
 const HALO_SECRET: &str = "demo-halo-shared-secret";
@@ -33,27 +31,20 @@ impl Transcript {
 struct Demo {
     sandbox: Sandbox,
     handler: String,
-    http: reqwest::Client,
 }
 
 impl Demo {
+    /// Signs a delivery as ContraForce does today (ISO timestamp, base64 MAC) and posts it.
     async fn post_incident(&self, event_id: &str, incident: &Value) -> (u16, Value) {
-        let body = serde_json::to_vec(incident).expect("serialisable");
-        let ts = SystemClock.now_unix().to_string();
-        let response = self
-            .http
-            .post(format!("{}/api/CfToHalo", self.handler))
-            .header("X-CF-Signature", sign(CF_SECRET, &ts, &body))
-            .header("X-CF-Timestamp", ts)
-            .header("X-CF-Event-Id", event_id)
-            .header("X-CF-Schema", "incident.created.v1")
-            .header("Content-Type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        match response {
-            Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
-            Err(e) => (0, json!({ "error": e.to_string() })),
+        self.post_signed(SignedEvent::new(event_id, incident.clone(), CF_SECRET))
+            .await
+    }
+
+    async fn post_signed(&self, event: SignedEvent) -> (u16, Value) {
+        let url = format!("{}/api/CfToHalo", self.handler);
+        match self.sandbox.cf.send_event(&url, &event).await {
+            Ok(answer) => answer,
+            Err(e) => (0, json!({ "error": e })),
         }
     }
 
@@ -120,11 +111,7 @@ async fn run_demo() -> std::io::Result<usize> {
         ("HALO_WEBHOOK_SECRET", HALO_SECRET),
     ])
     .await?;
-    let demo = Demo {
-        sandbox,
-        handler,
-        http: reqwest::Client::new(),
-    };
+    let demo = Demo { sandbox, handler };
     let halo = &demo.sandbox.halo;
     let cf = &demo.sandbox.cf;
     let mut t = Transcript { failures: 0 };

@@ -88,9 +88,15 @@ impl From<UpstreamError> for ApiError {
             } => Self::ContraForceRejected(detail),
             UpstreamError::NotFound {
                 system: System::Halo,
+                ..
             } => Self::HaloRejected("not found".into()),
             UpstreamError::NotFound {
                 system: System::ContraForce,
+                detail,
+            } if !detail.is_empty() => Self::ContraForceRejected(detail),
+            UpstreamError::NotFound {
+                system: System::ContraForce,
+                ..
             } => Self::ContraForceRejected("not found".into()),
             UpstreamError::Rejected {
                 system: System::Halo,

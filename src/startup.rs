@@ -123,7 +123,11 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         let halo = halo
             .clone()
             .expect("HaloToCf is only configured with a Halo connection");
-        let cf = ContraForceClient::new(&s, http.clone(), secrets.clone());
+        let cf = Arc::new(ContraForceClient::new(
+            s.cf.clone(),
+            http.clone(),
+            secrets.clone(),
+        ));
         Arc::new(HaloToCf::new(s, halo, cf, store.clone(), deadline))
     });
     Ok(AppState {

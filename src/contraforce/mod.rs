@@ -1,3 +1,5 @@
 //! ContraForce: the signed webhook we receive and the API we call.
 pub mod client;
+pub mod comments;
+pub mod signature;
 pub mod webhook;

@@ -1,80 +1,14 @@
-//! ContraForce webhook: signature over the raw bytes, then the envelope (CONTRACT §3.1–§3.2).
+//! ContraForce webhook: the signature over the raw bytes (`signature`), then the envelope
+//! (CONTRACT §3.1).
 
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
-/// The only event type this handler acts on.
+pub use super::signature::{
+    Mac, SignatureError, decode_signature, parse_timestamp, sign, sign_base64, verify,
+};
+
+/// The event type that creates tickets.
 pub const INCIDENT_CREATED: &str = "incident.created.v1";
-
-/// Why a signature was not accepted (logged; the caller only ever sees 401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    /// `X-CF-Signature` or `X-CF-Timestamp` absent, empty or repeated.
-    #[error("signature or timestamp header missing")]
-    MissingHeader,
-    /// The timestamp is not plain ASCII digits.
-    #[error("timestamp is not unix seconds")]
-    BadTimestamp,
-    /// The timestamp is outside the allowed skew.
-    #[error("timestamp outside the allowed skew")]
-    Skew,
-    /// No configured secret produces this signature.
-    #[error("signature mismatch")]
-    Mismatch,
-}
-
-/// `sha256=` + lowercase hex HMAC-SHA256(secret, "{timestamp}." ‖ body).
-pub fn sign(secret: &str, timestamp: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// Checks `X-CF-Signature` against every secret (current, then previous) in constant time.
-///
-/// `signature` and `timestamp` are the raw header bytes; `now` is Unix seconds.
-pub fn verify(
-    signature: Option<&[u8]>,
-    timestamp: Option<&[u8]>,
-    body: &[u8],
-    secrets: &[&SecretString],
-    now: i64,
-    max_skew_seconds: u64,
-) -> Result<(), SignatureError> {
-    let (Some(signature), Some(timestamp)) = (signature, timestamp) else {
-        return Err(SignatureError::MissingHeader);
-    };
-    if signature.is_empty() || timestamp.is_empty() {
-        return Err(SignatureError::MissingHeader);
-    }
-    // Digits only: the signed text is the header as sent, so "+1" or " 1" must not
-    // verify against a signature made over "1".
-    if timestamp.len() > 18 || !timestamp.iter().all(u8::is_ascii_digit) {
-        return Err(SignatureError::BadTimestamp);
-    }
-    let ts_text = std::str::from_utf8(timestamp).map_err(|_| SignatureError::BadTimestamp)?;
-    let ts: i64 = ts_text.parse().map_err(|_| SignatureError::BadTimestamp)?;
-    if now.abs_diff(ts) > max_skew_seconds {
-        return Err(SignatureError::Skew);
-    }
-    let mut matched = subtle::Choice::from(0u8);
-    for secret in secrets {
-        let expected = sign(secret.expose_secret(), ts_text, body);
-        // ct_eq on slices of different lengths is false without leaking the content.
-        matched |= expected.as_bytes().ct_eq(signature);
-    }
-    if bool::from(matched) {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
-}
 
 /// A payload problem, answered with 400 and this detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -286,97 +220,6 @@ fn parse_incident(data: &Map<String, Value>) -> Result<Incident, EnvelopeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const VECTOR_BODY: &str = r#"{"type":"incident.created.v1","timestamp":"2026-04-22T15:00:00Z","isTest":false,"occurredAt":"2026-04-22T14:55:00Z","data":{"incidentId":"abc","source":"sentinel"}}"#;
-    const VECTOR_SIG: &str =
-        "sha256=f0f608dae5d989651fce33dd3a3dc2b6bf6964c11876a5e87f1bd7a38abeefea";
-    const VECTOR_TS: i64 = 1_776_870_000;
-
-    fn secret(s: &str) -> SecretString {
-        SecretString::from(s.to_string())
-    }
-
-    fn check(
-        sig: &str,
-        ts: &str,
-        now: i64,
-        secrets: &[&SecretString],
-    ) -> Result<(), SignatureError> {
-        verify(
-            Some(sig.as_bytes()),
-            Some(ts.as_bytes()),
-            VECTOR_BODY.as_bytes(),
-            secrets,
-            now,
-            300,
-        )
-    }
-
-    #[test]
-    fn the_contract_test_vector_signs_and_verifies() {
-        assert_eq!(
-            sign("whsec_example_secret", "1776870000", VECTOR_BODY.as_bytes()),
-            VECTOR_SIG
-        );
-        let s = secret("whsec_example_secret");
-        assert_eq!(check(VECTOR_SIG, "1776870000", VECTOR_TS, &[&s]), Ok(()));
-    }
-
-    #[test]
-    fn skew_of_300_seconds_is_accepted_and_301_rejected_in_both_directions() {
-        let s = secret("whsec_example_secret");
-        for now in [VECTOR_TS - 300, VECTOR_TS + 300] {
-            assert_eq!(check(VECTOR_SIG, "1776870000", now, &[&s]), Ok(()));
-        }
-        for now in [VECTOR_TS - 301, VECTOR_TS + 301] {
-            assert_eq!(
-                check(VECTOR_SIG, "1776870000", now, &[&s]),
-                Err(SignatureError::Skew)
-            );
-        }
-    }
-
-    #[test]
-    fn the_previous_secret_is_accepted_during_rotation() {
-        let current = secret("new-secret");
-        let previous = secret("whsec_example_secret");
-        assert_eq!(
-            check(VECTOR_SIG, "1776870000", VECTOR_TS, &[&current, &previous]),
-            Ok(())
-        );
-        assert_eq!(
-            check(VECTOR_SIG, "1776870000", VECTOR_TS, &[&current]),
-            Err(SignatureError::Mismatch)
-        );
-    }
-
-    #[test]
-    fn malformed_signature_inputs_are_rejected() {
-        let s = secret("whsec_example_secret");
-        let upper = VECTOR_SIG.to_uppercase().replace("SHA256=", "sha256=");
-        assert_eq!(
-            check(&upper, "1776870000", VECTOR_TS, &[&s]),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            check(&VECTOR_SIG[7..], "1776870000", VECTOR_TS, &[&s]),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            check(VECTOR_SIG, "+1776870000", VECTOR_TS, &[&s]),
-            Err(SignatureError::BadTimestamp)
-        );
-        assert_eq!(
-            check(VECTOR_SIG, " 1776870000", VECTOR_TS, &[&s]),
-            Err(SignatureError::BadTimestamp)
-        );
-        assert_eq!(
-            check(VECTOR_SIG, "", VECTOR_TS, &[&s]),
-            Err(SignatureError::MissingHeader)
-        );
-        let none = verify(None, Some(b"1"), b"", &[&s], 1, 300);
-        assert_eq!(none, Err(SignatureError::MissingHeader));
-    }
 
     #[test]
     fn the_fixture_incident_parses_with_every_optional_field() {

@@ -59,6 +59,8 @@ pub struct Ticket {
     pub status_name: Option<String>,
     /// Whether Halo marks it closed.
     pub has_been_closed: bool,
+    /// The Halo client (customer) it belongs to.
+    pub client_id: Option<u64>,
 }
 
 impl Ticket {
@@ -79,6 +81,7 @@ impl Ticket {
             status_id: o.get("status_id").and_then(flex_id),
             status_name: text(o.get("status_name")).filter(|s| !s.is_empty()),
             has_been_closed: matches!(o.get("hasbeenclosed"), Some(Value::Bool(true))),
+            client_id: o.get("client_id").and_then(flex_id),
         })
     }
 

@@ -65,6 +65,8 @@ pub enum UpstreamError {
     NotFound {
         /// Which upstream.
         system: System,
+        /// Its message (empty when it sent none).
+        detail: String,
     },
     /// Another 4xx: the upstream will never accept this request as it is.
     #[error("{system:?} rejected the request ({status}): {detail}")]
@@ -153,25 +155,52 @@ pub fn parse_retry_after(value: &str) -> Option<u64> {
     )
 }
 
-/// A readable message from an upstream error body (JSON `Message`/`message`/`error`… or text).
+/// A readable message from an upstream error body: an RFC 7807 problem document or an
+/// `{"error":{"code","message"}}` object as `"<code>: <detail or title or message>"` (CONTRACT
+/// §8.5), else JSON `Message`/`message`/`error`… or the text itself.
 pub fn error_detail(body: &str) -> String {
     let text = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::String(s)) => s,
-        Ok(serde_json::Value::Object(o)) => [
-            "Message",
-            "message",
-            "error_description",
-            "error",
-            "title",
-            "detail",
-        ]
-        .iter()
-        .find_map(|k| o.get(*k).and_then(|v| v.as_str()).map(str::to_string))
-        .unwrap_or_else(|| body.to_string()),
+        Ok(serde_json::Value::Object(o)) => coded(&o).unwrap_or_else(|| {
+            [
+                "Message",
+                "message",
+                "error_description",
+                "error",
+                "title",
+                "detail",
+            ]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(|v| v.as_str()).map(str::to_string))
+            .unwrap_or_else(|| body.to_string())
+        }),
         _ => body.to_string(),
     };
     let text = text.trim();
     crate::text::truncate_chars(text, MAX_DETAIL_CHARS).to_string()
+}
+
+/// `"<code>: <message>"` of a problem document (`code` beside `detail`/`title`) or of an
+/// `{"error":{"code","message"}}` body.
+fn coded(o: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let text = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        o.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let (code, message) = match o.get("error") {
+        Some(serde_json::Value::Object(inner)) => (text(inner, "code")?, text(inner, "message")),
+        _ => (
+            text(o, "code")?,
+            text(o, "detail").or_else(|| text(o, "title")),
+        ),
+    };
+    Some(match message {
+        Some(m) => format!("{code}: {m}"),
+        None => code,
+    })
 }
 
 /// Sends one request within the deadline and classifies anything but a 2xx.
@@ -237,7 +266,10 @@ pub fn classify(
             system,
             detail: error_detail(body),
         },
-        404 => UpstreamError::NotFound { system },
+        404 => UpstreamError::NotFound {
+            system,
+            detail: error_detail(body),
+        },
         code @ (408 | 429 | 500..=599) => UpstreamError::Unavailable {
             system,
             retry_after,
@@ -284,6 +316,25 @@ mod tests {
             "An Outcome must be entered"
         );
         assert_eq!(error_detail("plain text"), "plain text");
+    }
+
+    #[test]
+    fn problem_documents_name_their_code() {
+        let problem = r#"{"type":"https://docs.contraforce.com/errors/x","title":"Forbidden","status":403,
+            "detail":"The service account has no role on workspace ws-1.","code":"INSUFFICIENT_WORKSPACE_ROLE"}"#;
+        assert_eq!(
+            error_detail(problem),
+            "INSUFFICIENT_WORKSPACE_ROLE: The service account has no role on workspace ws-1."
+        );
+        assert_eq!(
+            error_detail(r#"{"title":"Not Found","status":404,"code":"INCIDENT_NOT_FOUND"}"#),
+            "INCIDENT_NOT_FOUND: Not Found"
+        );
+        assert_eq!(
+            error_detail(r#"{"error":{"code":"SecretNotFound","message":"not found"}}"#),
+            "SecretNotFound: not found"
+        );
+        assert_eq!(error_detail(r#"{"code":"X"}"#), "X");
     }
 
     #[test]

@@ -195,6 +195,7 @@ mod tests {
             unauthorized,
             UpstreamError::NotFound {
                 system: System::Halo,
+                detail: String::new(),
             },
         ] {
             let (n, _) = attempts(

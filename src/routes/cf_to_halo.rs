@@ -1,11 +1,13 @@
 //! `POST /api/CfToHalo` (CONTRACT §3.1).
 
 use actix_web::HttpResponse;
+use secrecy::ExposeSecret as _;
 use serde_json::json;
+use subtle::ConstantTimeEq as _;
 use tracing::field::Empty;
 
 use super::{BACKSTOP, Function, Invocation, Request, invoke, single_header};
-use crate::contraforce::webhook::{self, Envelope, EnvelopeError};
+use crate::contraforce::webhook::{self, Envelope, EnvelopeError, SignatureError};
 use crate::error::ApiError;
 use crate::http::Deadline;
 use crate::secrets::Needs;
@@ -18,7 +20,7 @@ const CF_TO_HALO: Function<CfToHalo> = Function {
     needs: Needs {
         required: &["CF_WEBHOOK_SECRET", "HALO_CLIENT_SECRET"],
         any_of: &[],
-        optional: &["CF_WEBHOOK_SECRET_PREVIOUS"],
+        optional: &["CF_WEBHOOK_SECRET_PREVIOUS", "CF_WEBHOOK_AUTHORIZATION"],
     },
 };
 
@@ -32,7 +34,7 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         .into_iter()
         .filter_map(|name| call.secrets.get(name))
         .collect();
-    webhook::verify(
+    let signed = webhook::verify(
         single_header(&call.req, "x-cf-signature"),
         single_header(&call.req, "x-cf-timestamp"),
         &call.body,
@@ -40,7 +42,12 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         call.app.clock.now_unix(),
         call.function.settings().max_skew_seconds,
     )
-    .map_err(|reason| {
+    .and_then(|mac| {
+        authorization_matches(&call)
+            .then_some(mac)
+            .ok_or(SignatureError::Authorization)
+    });
+    let mac = signed.map_err(|reason| {
         tracing::debug!(%reason, "signature rejected");
         // The secret may have been rotated in Key Vault: re-read it (rate-limited).
         call.app.secrets.authentication_failed();
@@ -77,6 +84,7 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         deadline.instant() + BACKSTOP,
         call.function.handle(
             event_id,
+            Some(&mac),
             &incident,
             body_is_test || header_is_test,
             deadline,
@@ -95,4 +103,14 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         tracing::Span::current().record("ticket_id", id);
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// With `CF_WEBHOOK_AUTHORIZATION` set, the request's one `Authorization` header must equal it
+/// exactly, compared in constant time (CONTRACT §8.3).
+fn authorization_matches(call: &Invocation<CfToHalo>) -> bool {
+    let Some(expected) = call.secrets.get("CF_WEBHOOK_AUTHORIZATION") else {
+        return true;
+    };
+    let given = single_header(&call.req, "authorization").unwrap_or_default();
+    bool::from(expected.expose_secret().as_bytes().ct_eq(given))
 }

@@ -8,7 +8,10 @@ pub mod contraforce;
 pub mod halo;
 
 pub use common::FakeServer;
-pub use contraforce::{CfComment, CfStatusUpdate, FakeContraForce};
+pub use contraforce::{
+    CfComment, CfStatusUpdate, CommentListShape, CommentTextKey, FakeContraForce, RouteStyle,
+    RouteStyles, SignedEvent, SigningFormat, StoredComment,
+};
 pub use halo::{
     FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape, RateLimit,
     RecordedRequest, WebhookAuth, WebhookResult,

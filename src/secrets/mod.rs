@@ -14,9 +14,10 @@ use tokio::time::Instant;
 pub mod vault;
 
 /// The settings whose values are secrets.
-pub const SECRET_SETTINGS: [&str; 7] = [
+pub const SECRET_SETTINGS: [&str; 8] = [
     "CF_WEBHOOK_SECRET",
     "CF_WEBHOOK_SECRET_PREVIOUS",
+    "CF_WEBHOOK_AUTHORIZATION",
     "HALO_CLIENT_SECRET",
     "HALO_WEBHOOK_SECRET",
     "HALO_WEBHOOK_SECRET_PREVIOUS",
@@ -334,7 +335,7 @@ mod tests {
         assert_eq!(text(secrets.get("HALO_WEBHOOK_SECRET")), "absent");
         assert_eq!(
             source.reads.load(Ordering::SeqCst),
-            6,
+            SECRET_SETTINGS.len() - 1,
             "the env-provided secret is not read"
         );
     }
@@ -372,13 +373,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(
             source.reads.load(Ordering::SeqCst),
-            7,
+            SECRET_SETTINGS.len(),
             "one full read for 50 failures"
         );
         tokio::time::advance(FORCED_REFRESH_GAP).await;
         secrets.authentication_failed();
         tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(source.reads.load(Ordering::SeqCst), 14);
+        assert_eq!(
+            source.reads.load(Ordering::SeqCst),
+            2 * SECRET_SETTINGS.len()
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Settings of the HaloToCf function: webhook signature, the ContraForce API, closing.
 
 use super::common::{HaloConnection, missing_halo};
+use super::contraforce::{self, ContraForceApi};
 use super::parse::{parse_header_name, parse_id_list};
 use super::source::Source;
 use super::{Readiness, SettingsError};
@@ -10,12 +11,8 @@ use super::{Readiness, SettingsError};
 pub struct HaloToCfSettings {
     /// Header carrying the HMAC (lower case).
     pub signature_header: String,
-    /// ContraForce API base, e.g. `https://prod.platform.contraforce.com/api/v2`.
-    pub cf_api_base_url: String,
-    /// Service account client id.
-    pub cf_client_id: String,
-    /// Workspace of every incident.
-    pub cf_workspace_id: String,
+    /// How ContraForce is reached.
+    pub cf: ContraForceApi,
     /// Status ids that mean "closed".
     pub closed_status_ids: Vec<u64>,
     /// Actions by this agent are ours and never forwarded.
@@ -38,9 +35,7 @@ pub(super) fn parse(
         src.get("HALO_WEBHOOK_SIGNATURE_HEADER")
             .unwrap_or("x-signature"),
     )?;
-    let cf_api_base_url = src.url("CF_API_BASE_URL")?;
-    let cf_client_id = src.get("CF_SERVICE_ACCOUNT_CLIENT_ID").map(str::to_string);
-    let cf_workspace_id = src.get("CF_WORKSPACE_ID").map(str::to_string);
+    let cf = contraforce::parse(src)?;
     let closed = src
         .get("HALO_CLOSED_STATUS_ID")
         .map(|v| parse_id_list("HALO_CLOSED_STATUS_ID", v))
@@ -69,30 +64,24 @@ pub(super) fn parse(
     );
     let cf_secret = src.secret_available("CF_SERVICE_ACCOUNT_CLIENT_SECRET");
     for (name, present) in [
-        ("CF_API_BASE_URL", cf_api_base_url.is_some()),
-        ("CF_SERVICE_ACCOUNT_CLIENT_ID", cf_client_id.is_some()),
+        ("CF_API_BASE_URL", true),
+        ("CF_SERVICE_ACCOUNT_CLIENT_ID", true),
         ("CF_SERVICE_ACCOUNT_CLIENT_SECRET", cf_secret),
-        ("CF_WORKSPACE_ID", cf_workspace_id.is_some()),
+        ("CF_WORKSPACE_ID", true),
         ("HALO_CLOSED_STATUS_ID", closed.is_some()),
-    ] {
+    ]
+    .map(|(name, present)| (name, present && !cf.missing.contains(&name)))
+    {
         if !present {
             missing.push(name.to_string());
         }
     }
-    let (Some(cf_api_base_url), Some(cf_client_id), Some(cf_workspace_id), Some(closed), true) = (
-        cf_api_base_url,
-        cf_client_id,
-        cf_workspace_id,
-        closed,
-        missing.is_empty(),
-    ) else {
+    let (Some(cf), Some(closed), true) = (cf.api, closed, missing.is_empty()) else {
         return Ok(Err(missing));
     };
     Ok(Ok(HaloToCfSettings {
         signature_header,
-        cf_api_base_url,
-        cf_client_id,
-        cf_workspace_id,
+        cf,
         closed_status_ids: closed,
         integration_agent_id,
         external_ref_field_id,

@@ -18,6 +18,7 @@ use secrecy::SecretString;
 
 mod cf_to_halo;
 mod common;
+mod contraforce;
 mod halo_to_cf;
 mod parse;
 mod secrets;
@@ -29,6 +30,7 @@ mod tests;
 
 pub use cf_to_halo::{CfToHaloSettings, MappingSettings, NoteOutcome, TestEvents};
 pub use common::{HaloConnection, LogFormat, RateLimit};
+pub use contraforce::{ApiRoutes, ContraForceApi};
 pub use halo_to_cf::HaloToCfSettings;
 pub use secrets::KeyVaultSettings;
 pub use state::{StateKind, StateSettings};

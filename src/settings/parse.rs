@@ -77,29 +77,62 @@ pub(super) fn parse_id_list(name: &str, value: &str) -> Result<Vec<u64>, Setting
     Ok(ids)
 }
 
+/// `key=value,key=value`: both sides trimmed and non-empty; `what` names the value in errors.
+fn parse_pairs<'a>(
+    name: &str,
+    value: &'a str,
+    what: &str,
+) -> Result<Vec<(&'a str, &'a str)>, SettingsError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (key, v) = pair.split_once('=').ok_or_else(|| {
+                SettingsError::new(name, format!("expected key={what} pairs, got {pair:?}"))
+            })?;
+            let (key, v) = (key.trim(), v.trim());
+            if key.is_empty() {
+                return Err(SettingsError::new(name, format!("empty key in {pair:?}")));
+            }
+            Ok((key, v))
+        })
+        .collect()
+}
+
 /// Parses `key=number,key=number`; keys are kept as written.
 pub(super) fn parse_number_map(
     name: &str,
     value: &str,
 ) -> Result<BTreeMap<String, u64>, SettingsError> {
-    let mut map = BTreeMap::new();
-    for pair in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (key, id) = pair.split_once('=').ok_or_else(|| {
-            SettingsError::new(name, format!("expected key=id pairs, got {pair:?}"))
-        })?;
-        let key = key.trim();
-        if key.is_empty() {
-            return Err(SettingsError::new(name, format!("empty key in {pair:?}")));
-        }
-        let id = id.trim().parse::<u64>().map_err(|_| {
-            SettingsError::new(
-                name,
-                format!("expected a whole number after '=' in {pair:?}"),
-            )
-        })?;
-        map.insert(key.to_string(), id);
-    }
-    Ok(map)
+    parse_pairs(name, value, "id")?
+        .into_iter()
+        .map(|(key, id)| {
+            let id = id.parse::<u64>().map_err(|_| {
+                SettingsError::new(
+                    name,
+                    format!("expected a whole number after '=' in \"{key}={id}\""),
+                )
+            })?;
+            Ok((key.to_string(), id))
+        })
+        .collect()
+}
+
+/// Parses `key=text,key=text` (for example account → workspace ids); keys are kept as written.
+pub(super) fn parse_text_map(
+    name: &str,
+    value: &str,
+) -> Result<BTreeMap<String, String>, SettingsError> {
+    parse_pairs(name, value, "value")?
+        .into_iter()
+        .map(|(key, v)| {
+            if v.is_empty() {
+                return Err(SettingsError::new(name, format!("empty value for {key:?}")));
+            }
+            Ok((key.to_string(), v.to_string()))
+        })
+        .collect()
 }
 
 /// A `severity=id` map with lower-case keys; it must have a `low` entry.

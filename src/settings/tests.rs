@@ -98,6 +98,10 @@ fn malformed_values_name_the_setting() {
         ("LOG_FORMAT", "xml", "text or json"),
         ("FUNCTIONS_CUSTOMHANDLER_PORT", "70000", "port"),
         ("CF_TEST_EVENTS", "maybe", "ack or create"),
+        ("CF_API_ROUTES", "both", "auto, source or workspace"),
+        ("CF_WORKSPACE_MAP", "acct-a", "key=value"),
+        ("CF_WORKSPACE_MAP", "=ws", "empty key"),
+        ("CF_WORKSPACE_MAP", "acct-a=", "empty value"),
     ] {
         let mut v = vars(&full());
         v.insert(name.into(), value.into());
@@ -162,4 +166,40 @@ fn with_key_vault_absent_secrets_are_left_to_request_time() {
     );
     v.insert("KEY_VAULT_URI".into(), "http://kv".into());
     assert_eq!(Settings::from_vars(&v).unwrap_err().name, "KEY_VAULT_URI");
+}
+
+#[test]
+fn the_contraforce_api_settings_and_the_workspace_of_each_account() {
+    let s = Settings::from_vars(&vars(&full())).unwrap();
+    let cf = s.halo_to_cf.unwrap().cf;
+    assert_eq!(cf.routes, ApiRoutes::Auto);
+    assert_eq!(cf.workspace_for(Some("anyone")), Some("ws"));
+
+    let mut v = vars(&full());
+    v.remove("CF_WORKSPACE_ID");
+    assert_eq!(
+        Settings::from_vars(&v).unwrap().halo_to_cf.unwrap_err(),
+        vec!["CF_WORKSPACE_ID".to_string()]
+    );
+    v.insert(
+        "CF_WORKSPACE_MAP".into(),
+        " acct-a = ws-a , acct-b=ws-b ".into(),
+    );
+    v.insert(
+        "HALO_CLIENT_MAP".into(),
+        "acct-a=5,acct-b=6,acct-c=6".into(),
+    );
+    v.insert("CF_API_ROUTES".into(), "Workspace".into());
+    let cf = Settings::from_vars(&v).unwrap().halo_to_cf.unwrap().cf;
+    assert_eq!(cf.routes, ApiRoutes::Workspace);
+    assert_eq!(cf.workspace_for(Some("acct-b")), Some("ws-b"));
+    assert_eq!(
+        cf.workspace_for(Some("acct-z")),
+        None,
+        "no default workspace"
+    );
+    assert_eq!(cf.workspace_for(None), None);
+    assert_eq!(cf.account_for_client(5), Some("acct-a"));
+    assert_eq!(cf.account_for_client(6), None, "two accounts: no guess");
+    assert_eq!(cf.account_for_client(7), None);
 }

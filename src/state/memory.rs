@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{Claim, ClaimHolder, StateError, StateStore, TicketSync};
+use super::{Claim, ClaimHolder, Link, StateError, StateStore, TicketSync};
 use crate::http::{Deadline, clamp_retry_after};
 
 /// Expired ledger entries are swept once this many entries were added.
@@ -42,9 +43,13 @@ impl Ledger {
 struct Data {
     events: Ledger,
     deliveries: Ledger,
+    /// Signature MAC → the event that first carried it, and when.
+    macs: HashMap<String, (String, Instant)>,
+    macs_added_since_sweep: usize,
     ref_to_ticket: HashMap<String, u64>,
-    ticket_to_ref: HashMap<u64, String>,
+    ticket_to_ref: HashMap<u64, Link>,
     tickets: HashMap<u64, TicketSync>,
+    records: HashMap<(String, String), Value>,
 }
 
 struct Slot {
@@ -127,14 +132,23 @@ impl StateStore for MemoryStore {
         Ok(self.data().ref_to_ticket.get(reference).copied())
     }
 
-    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError> {
+    async fn link_for_ticket(&self, ticket_id: u64) -> Result<Option<Link>, StateError> {
         Ok(self.data().ticket_to_ref.get(&ticket_id).cloned())
     }
 
-    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
+    async fn link(
+        &self,
+        reference: &str,
+        ticket_id: u64,
+        account_id: Option<&str>,
+    ) -> Result<(), StateError> {
         let mut data = self.data();
         data.ref_to_ticket.insert(reference.to_string(), ticket_id);
-        data.ticket_to_ref.insert(ticket_id, reference.to_string());
+        let link = Link {
+            reference: reference.to_string(),
+            account_id: account_id.map(str::to_string),
+        };
+        data.ticket_to_ref.insert(ticket_id, link);
         Ok(())
     }
 
@@ -158,6 +172,88 @@ impl StateStore for MemoryStore {
     async fn set_ticket_sync(&self, ticket_id: u64, sync: TicketSync) -> Result<(), StateError> {
         self.data().tickets.insert(ticket_id, sync);
         Ok(())
+    }
+
+    async fn remember_mac(
+        &self,
+        mac: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StateError> {
+        let mut data = self.data();
+        data.macs_added_since_sweep += 1;
+        if data.macs_added_since_sweep >= SWEEP_EVERY {
+            data.macs_added_since_sweep = 0;
+            data.macs.retain(|_, (_, at)| at.elapsed() < ttl);
+        }
+        match data.macs.get(mac) {
+            Some((first, at)) if at.elapsed() < ttl => Ok(first.clone()),
+            _ => {
+                data.macs
+                    .insert(mac.to_string(), (event_id.to_string(), Instant::now()));
+                Ok(event_id.to_string())
+            }
+        }
+    }
+
+    async fn try_claim(&self, key: &str, hold_for: Duration) -> Result<Option<Claim>, StateError> {
+        let slot = self.slot(key);
+        let Ok(guard) = slot.lock.clone().try_lock_owned() else {
+            return Ok(None);
+        };
+        *slot.held_until.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Instant::now() + hold_for);
+        Ok(Some(Claim::new(MemoryClaim {
+            _guard: guard,
+            _slot: slot,
+        })))
+    }
+
+    async fn put_record(&self, kind: &str, key: &str, value: &Value) -> Result<(), StateError> {
+        self.data()
+            .records
+            .insert((kind.to_string(), key.to_string()), value.clone());
+        Ok(())
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError> {
+        Ok(self
+            .data()
+            .records
+            .get(&(kind.to_string(), key.to_string()))
+            .cloned())
+    }
+
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, Value)>, StateError> {
+        Ok(self
+            .data()
+            .records
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .collect())
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StateError> {
+        self.data()
+            .records
+            .remove(&(kind.to_string(), key.to_string()));
+        Ok(())
+    }
+
+    async fn delete_record_if(
+        &self,
+        kind: &str,
+        key: &str,
+        seen: &Value,
+    ) -> Result<bool, StateError> {
+        let mut data = self.data();
+        let id = (kind.to_string(), key.to_string());
+        if data.records.get(&id) != Some(seen) {
+            return Ok(false);
+        }
+        data.records.remove(&id);
+        Ok(true)
     }
 
     async fn claim(
@@ -201,7 +297,7 @@ mod tests {
         let store = MemoryStore::new(Duration::from_secs(60));
         store.record_event("e1", 7).await.unwrap();
         store.record_delivery("d1").await.unwrap();
-        store.link("cf|a|b", 7).await.unwrap();
+        store.link("cf|a|b", 7, Some("acct")).await.unwrap();
         assert_eq!(store.processed_event("e1").await.unwrap(), Some(7));
         assert!(store.delivery_processed("d1").await.unwrap());
         tokio::time::advance(Duration::from_secs(61)).await;
@@ -209,8 +305,11 @@ mod tests {
         assert!(!store.delivery_processed("d1").await.unwrap());
         assert_eq!(store.ticket_for_reference("cf|a|b").await.unwrap(), Some(7));
         assert_eq!(
-            store.reference_for_ticket(7).await.unwrap().as_deref(),
-            Some("cf|a|b")
+            store.link_for_ticket(7).await.unwrap(),
+            Some(Link {
+                reference: "cf|a|b".into(),
+                account_id: Some("acct".into())
+            })
         );
     }
 
@@ -277,10 +376,64 @@ mod tests {
     #[tokio::test]
     async fn unlink_only_drops_the_matching_link() {
         let store = MemoryStore::new(Duration::from_secs(60));
-        store.link("r", 1).await.unwrap();
+        store.link("r", 1, None).await.unwrap();
         store.unlink("r", 2).await.unwrap();
         assert_eq!(store.ticket_for_reference("r").await.unwrap(), Some(1));
         store.unlink("r", 1).await.unwrap();
         assert_eq!(store.ticket_for_reference("r").await.unwrap(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mac_remembers_its_first_event_until_its_ttl() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        let ttl = Duration::from_secs(600);
+        assert_eq!(store.remember_mac("m", "e1", ttl).await.unwrap(), "e1");
+        assert_eq!(store.remember_mac("m", "e2", ttl).await.unwrap(), "e1");
+        assert_eq!(store.remember_mac("n", "e3", ttl).await.unwrap(), "e3");
+        tokio::time::advance(Duration::from_secs(601)).await;
+        assert_eq!(store.remember_mac("m", "e4", ttl).await.unwrap(), "e4");
+    }
+
+    #[tokio::test]
+    async fn records_are_kept_per_kind_and_deleted_only_while_unchanged() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        let (a, b) = (serde_json::json!({"n": 1}), serde_json::json!({"n": 2}));
+        store.put_record("parked", "e1", &a).await.unwrap();
+        store.put_record("failed", "e1", &b).await.unwrap();
+        assert_eq!(
+            store.get_record("parked", "e1").await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            store.list_records("failed").await.unwrap(),
+            vec![("e1".to_string(), b.clone())]
+        );
+        assert!(!store.delete_record_if("parked", "e1", &b).await.unwrap());
+        assert!(store.delete_record_if("parked", "e1", &a).await.unwrap());
+        assert_eq!(store.get_record("parked", "e1").await.unwrap(), None);
+        store.delete_record("failed", "e1").await.unwrap();
+        assert!(store.list_records("failed").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn try_claim_answers_at_once_when_the_key_is_held() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        let held = store.try_claim("k", Duration::from_secs(5)).await.unwrap();
+        assert!(held.is_some());
+        assert!(
+            store
+                .try_claim("k", Duration::from_secs(5))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(held);
+        assert!(
+            store
+                .try_claim("k", Duration::from_secs(5))
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 }

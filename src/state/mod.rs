@@ -1,9 +1,11 @@
-//! Shared state (CONTRACT §5): the event and delivery ledgers, reference ↔ ticket links,
-//! per-ticket sync progress, and claims that serialise work on one incident or ticket.
+//! Shared state (CONTRACT §5): the event, delivery and signature ledgers, reference ↔ ticket
+//! links, per-ticket sync progress, claims that serialise work on one incident or ticket, and
+//! records of unfinished work (`work`) for the `Reconcile` function.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 use crate::http::Deadline;
 
@@ -24,6 +26,15 @@ pub enum StateError {
     /// The store cannot be reached or answered an error.
     #[error("state store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A ticket's link to its ContraForce incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// `cf|{source}|{incidentId}`.
+    pub reference: String,
+    /// The incident's `data.accountId`, when it had one (CONTRACT §8.6).
+    pub account_id: Option<String>,
 }
 
 /// How far a ticket has been mirrored to ContraForce.
@@ -77,16 +88,29 @@ pub trait StateStore: Send + Sync {
     async fn record_delivery(&self, delivery_id: &str) -> Result<(), StateError>;
     /// The ticket linked to a reference.
     async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError>;
-    /// The reference linked to a ticket.
-    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError>;
-    /// Links reference and ticket both ways.
-    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError>;
+    /// The reference (and account) linked to a ticket.
+    async fn link_for_ticket(&self, ticket_id: u64) -> Result<Option<Link>, StateError>;
+    /// Links reference and ticket both ways, with the incident's account.
+    async fn link(
+        &self,
+        reference: &str,
+        ticket_id: u64,
+        account_id: Option<&str>,
+    ) -> Result<(), StateError>;
     /// Drops the reference's link to this ticket (Halo no longer has it).
     async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError>;
     /// A ticket's sync progress (default when never seen).
     async fn ticket_sync(&self, ticket_id: u64) -> Result<TicketSync, StateError>;
     /// Stores a ticket's sync progress.
     async fn set_ticket_sync(&self, ticket_id: u64, sync: TicketSync) -> Result<(), StateError>;
+    /// The event that first carried a signature MAC, recording `event_id` for it when the MAC is
+    /// new (or its entry older than `ttl`): a create-if-absent (CONTRACT §8.2).
+    async fn remember_mac(
+        &self,
+        mac: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StateError>;
     /// Waits until `key` is free (or `deadline`), then holds it until the claim is dropped
     /// or `hold_for` passes, whichever is first.
     async fn claim(
@@ -95,4 +119,21 @@ pub trait StateStore: Send + Sync {
         deadline: Deadline,
         hold_for: Duration,
     ) -> Result<Claim, StateError>;
+    /// Holds `key` for up to `hold_for` when nobody else does; `None` at once when someone does.
+    async fn try_claim(&self, key: &str, hold_for: Duration) -> Result<Option<Claim>, StateError>;
+    /// Stores a record of `kind` under `key` (replacing any).
+    async fn put_record(&self, kind: &str, key: &str, value: &Value) -> Result<(), StateError>;
+    /// The record of `kind` under `key`.
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError>;
+    /// Every record of `kind`, as `(key, value)`, in no particular order.
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, Value)>, StateError>;
+    /// Deletes the record of `kind` under `key` (absent is fine).
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StateError>;
+    /// Deletes the record only while it still equals `seen`; false when it changed meanwhile.
+    async fn delete_record_if(
+        &self,
+        kind: &str,
+        key: &str,
+        seen: &Value,
+    ) -> Result<bool, StateError>;
 }

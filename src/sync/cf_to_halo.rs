@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::contraforce::webhook::Incident;
+use crate::contraforce::webhook::{Incident, Mac};
 use crate::error::ApiError;
 use crate::halo::client::HaloClient;
 use crate::http::{Deadline, UpstreamError};
@@ -73,10 +73,30 @@ impl CfToHalo {
         &self.settings
     }
 
-    /// Handles one verified `incident.created.v1` delivery.
+    /// The event a delivery stands for: a MAC accepted before makes it a re-delivery of the
+    /// event that first carried it, whatever its `X-CF-Event-Id` says (CONTRACT §8.2).
+    pub async fn event_for(&self, event_id: &str, mac: Option<&Mac>) -> Result<String, ApiError> {
+        let Some(mac) = mac else {
+            return Ok(event_id.to_string());
+        };
+        let ttl = Duration::from_secs(self.settings.max_skew_seconds.saturating_mul(2));
+        let first = self.store.remember_mac(&mac.hex(), event_id, ttl).await?;
+        if first != event_id {
+            tracing::info!(
+                event_id,
+                first_event_id = %first,
+                "signature accepted before: a re-delivery of the event that first carried it"
+            );
+        }
+        Ok(first)
+    }
+
+    /// Handles one verified `incident.created.v1` delivery; `mac` is its signature's, when it
+    /// came signed (a re-driven parked event did not).
     pub async fn handle(
         &self,
         event_id: &str,
+        mac: Option<&Mac>,
         incident: &Incident,
         is_test: bool,
         deadline: Deadline,
@@ -86,6 +106,7 @@ impl CfToHalo {
                 ticket: mapping::ticket(incident, &self.settings.mapping),
             });
         }
+        let event_id = &self.event_for(event_id, mac).await?;
         if let Some(ticket_id) = self.store.processed_event(event_id).await? {
             return Ok(CfOutcome::Duplicate { ticket_id });
         }
@@ -178,7 +199,9 @@ impl CfToHalo {
                 .await?
             {
                 tracing::info!(event_id, ticket_id, "found the incident's ticket in halo");
-                self.store.link(reference, ticket_id).await?;
+                self.store
+                    .link(reference, ticket_id, incident.account_id.as_deref())
+                    .await?;
                 self.add_note(ticket_id, event_id, incident, deadline)
                     .await?;
                 return Ok(CfOutcome::Updated { ticket_id });
@@ -190,7 +213,9 @@ impl CfToHalo {
             {
                 Ok(ticket_id) => {
                     tracing::info!(event_id, ticket_id, "created halo ticket");
-                    self.store.link(reference, ticket_id).await?;
+                    self.store
+                        .link(reference, ticket_id, incident.account_id.as_deref())
+                        .await?;
                     let sync = TicketSync {
                         watermark: ACTIONS_AT_CREATION,
                         close_mirrored: false,

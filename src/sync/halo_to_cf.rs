@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::contraforce::client::{Close, ContraForceClient};
+use crate::contraforce::client::{Close, ContraForceClient, IncidentAt};
 use crate::error::ApiError;
 use crate::halo::client::HaloClient;
 use crate::halo::model::{Action, Ticket};
@@ -38,6 +38,26 @@ pub struct IncidentRef {
     pub incident_id: String,
 }
 
+/// A linked ticket's incident and the workspace it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIncident {
+    /// The incident.
+    pub incident: IncidentRef,
+    /// Its workspace (CONTRACT §8.6).
+    pub workspace: String,
+}
+
+impl LinkedIncident {
+    /// Where the ContraForce client finds it.
+    pub fn at(&self) -> IncidentAt<'_> {
+        IncidentAt {
+            workspace: &self.workspace,
+            source: &self.incident.source,
+            incident_id: &self.incident.incident_id,
+        }
+    }
+}
+
 /// Parses `cf|source|incidentId`, splitting into at most three parts.
 pub fn parse_reference(reference: &str) -> Option<IncidentRef> {
     let mut parts = reference.splitn(3, '|');
@@ -58,7 +78,7 @@ pub fn parse_reference(reference: &str) -> Option<IncidentRef> {
 pub struct HaloToCf {
     settings: HaloToCfSettings,
     halo: Arc<HaloClient>,
-    cf: ContraForceClient,
+    cf: Arc<ContraForceClient>,
     store: Arc<dyn StateStore>,
     claim_hold: Duration,
 }
@@ -68,7 +88,7 @@ impl HaloToCf {
     pub fn new(
         settings: HaloToCfSettings,
         halo: Arc<HaloClient>,
-        cf: ContraForceClient,
+        cf: Arc<ContraForceClient>,
         store: Arc<dyn StateStore>,
         request_deadline: Duration,
     ) -> Self {
@@ -146,8 +166,9 @@ impl HaloToCf {
                 });
             }
         };
-        let Some(incident) = self.incident_for(&ticket).await? else {
-            return Ok(HaloOutcome::Ignored("not a CF-linked ticket"));
+        let incident = match self.incident_for(&ticket).await? {
+            Ok(incident) => incident,
+            Err(reason) => return Ok(HaloOutcome::Ignored(reason)),
         };
         let actions = self.halo.list_actions(ticket_id, deadline).await?;
         let mut sync = self.store.ticket_sync(ticket_id).await?;
@@ -167,13 +188,38 @@ impl HaloToCf {
         Ok(HaloOutcome::Processed { forwarded, closed })
     }
 
-    /// The reference on the ticket, else the one we recorded when we linked it.
-    async fn incident_for(&self, ticket: &Ticket) -> Result<Option<IncidentRef>, ApiError> {
+    /// The ticket's incident and workspace, or why it has none: the reference on the ticket,
+    /// else the one we recorded when we linked it; the account we recorded, else the one
+    /// `HALO_CLIENT_MAP` maps to the ticket's client.
+    pub async fn incident_for(
+        &self,
+        ticket: &Ticket,
+    ) -> Result<Result<LinkedIncident, &'static str>, ApiError> {
+        let link = self.store.link_for_ticket(ticket.id).await?;
         let reference = match ticket.reference(self.settings.external_ref_field_id) {
             Some(r) => Some(r.to_string()),
-            None => self.store.reference_for_ticket(ticket.id).await?,
+            None => link.as_ref().map(|l| l.reference.clone()),
         };
-        Ok(reference.as_deref().and_then(parse_reference))
+        let Some(incident) = reference.as_deref().and_then(parse_reference) else {
+            return Ok(Err("not a CF-linked ticket"));
+        };
+        let cf = &self.settings.cf;
+        let account = link.and_then(|l| l.account_id).or_else(|| {
+            let client = ticket.client_id?;
+            cf.account_for_client(client).map(str::to_string)
+        });
+        let Some(workspace) = cf.workspace_for(account.as_deref()) else {
+            tracing::warn!(
+                ticket_id = ticket.id,
+                account = account.as_deref().unwrap_or("(unknown)"),
+                "no ContraForce workspace for this account: add it to CF_WORKSPACE_MAP or set CF_WORKSPACE_ID"
+            );
+            return Ok(Err("no workspace for account"));
+        };
+        Ok(Ok(LinkedIncident {
+            workspace: workspace.to_string(),
+            incident,
+        }))
     }
 
     /// The text to forward, or `None` when this action must not reach ContraForce.
@@ -200,7 +246,7 @@ impl HaloToCf {
     async fn forward_notes(
         &self,
         ticket_id: u64,
-        incident: &IncidentRef,
+        incident: &LinkedIncident,
         actions: &[Action],
         sync: &mut TicketSync,
         deadline: Deadline,
@@ -214,7 +260,7 @@ impl HaloToCf {
                 let content = format!("[Halo ticket #{ticket_id} note by {who}]\n\n{text}");
                 if let Err(e) = self
                     .cf
-                    .post_comment(&incident.incident_id, &incident.source, &content, deadline)
+                    .post_comment(incident.at(), &content, deadline)
                     .await
                 {
                     // Posted notes are already stored; keep the skips before this one too.
@@ -248,7 +294,7 @@ impl HaloToCf {
     async fn mirror_close(
         &self,
         ticket: &Ticket,
-        incident: &IncidentRef,
+        incident: &LinkedIncident,
         sync: &mut TicketSync,
         deadline: Deadline,
     ) -> Result<bool, ApiError> {
@@ -277,7 +323,7 @@ impl HaloToCf {
             reason: &self.settings.close_classification_reason,
         };
         self.cf
-            .close_incident(&incident.incident_id, &incident.source, &close, deadline)
+            .close_incident(incident.at(), &close, deadline)
             .await?;
         sync.close_mirrored = true;
         self.store.set_ticket_sync(ticket.id, *sync).await?;

@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use cf_halo_bridge::clock::FixedClock;
+use cf_halo_bridge::clock::{Clock as _, FixedClock};
 use cf_halo_bridge::contraforce::webhook::sign;
 use cf_halo_bridge::sandbox::{Sandbox, WebhookAuth, WebhookResult};
 use cf_halo_bridge::secrets::SecretSource;
@@ -160,6 +160,14 @@ impl Drop for HandlerProcess {
     }
 }
 
+/// A signing time near `now`, different for every call (up to 200 calls in a row): each
+/// delivery ContraForce sends is signed anew, and the same MAC twice is a replay (CONTRACT §8.2).
+pub fn signing_time(now: i64) -> String {
+    static SEQ: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (now - seq.rem_euclid(200)).to_string()
+}
+
 /// POSTs a correctly signed ContraForce delivery to any handler address.
 pub async fn post_cf_to(
     http: &reqwest::Client,
@@ -169,7 +177,7 @@ pub async fn post_cf_to(
     now: i64,
 ) -> (u16, Value) {
     let body = serde_json::to_vec(body).unwrap();
-    let ts = now.to_string();
+    let ts = signing_time(now);
     let r = http
         .post(format!("{address}/api/CfToHalo"))
         .header("X-CF-Signature", sign(CF_SECRET, &ts, &body))
@@ -268,7 +276,7 @@ impl TestApp {
 
     /// POSTs signed raw bytes as a ContraForce delivery.
     pub async fn post_cf_bytes(&self, event_id: &str, body: Vec<u8>) -> reqwest::Response {
-        let ts = NOW.to_string();
+        let ts = signing_time(self.clock.now_unix());
         let headers = [
             ("X-CF-Signature", sign(CF_SECRET, &ts, &body)),
             ("X-CF-Timestamp", ts),

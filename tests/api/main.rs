@@ -5,6 +5,7 @@ mod blob_store;
 mod both_stores;
 mod cf_to_halo;
 mod cf_to_halo_tickets;
+mod cf_versions;
 mod concurrency;
 mod halo_to_cf;
 mod helpers;

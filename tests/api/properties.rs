@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use cf_halo_bridge::contraforce::webhook as cf;
 use cf_halo_bridge::halo::webhook as halo;
 use cf_halo_bridge::settings::Settings;
@@ -18,6 +20,33 @@ fn config() -> ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
     }
+}
+
+/// An RFC 3339 text of `unix`, with optional milliseconds and a `Z` or numeric offset.
+fn rfc3339(unix: i64, millis: Option<u32>, offset_minutes: Option<i32>) -> String {
+    let offset = time::UtcOffset::from_whole_seconds(offset_minutes.unwrap_or(0) * 60).unwrap();
+    let at = time::OffsetDateTime::from_unix_timestamp(unix)
+        .unwrap()
+        .to_offset(offset);
+    let fraction = millis.map_or(String::new(), |m| format!(".{m:03}"));
+    let zone = match offset_minutes {
+        None => "Z".to_string(),
+        Some(m) => format!(
+            "{}{:02}:{:02}",
+            if m < 0 { '-' } else { '+' },
+            m.abs() / 60,
+            m.abs() % 60
+        ),
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
 }
 
 fn secret(s: &str) -> SecretString {
@@ -247,7 +276,8 @@ proptest! {
         let now = ts + (skew as i64) * offset_permille / 1000;
         let (c, p) = (secret(&current), secret(&previous));
         prop_assert_eq!(
-            cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &body, &[&c, &p], now, skew),
+            cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &body, &[&c, &p], now, skew)
+                .map(drop),
             Ok(())
         );
     }
@@ -272,21 +302,106 @@ proptest! {
     }
 
     #[test]
-    fn every_single_byte_change_of_the_cf_signature_header_is_rejected(
+    fn a_changed_cf_signature_header_verifies_only_when_it_still_encodes_the_same_mac(
         secret_text in any::<String>(),
         ts in 0i64..100_000_000_000,
         body in prop::collection::vec(any::<u8>(), 0..300),
+        base64 in any::<bool>(),
         m in mutation(),
     ) {
         let ts_text = ts.to_string();
-        let sig = cf::sign(&secret_text, &ts_text, &body);
+        let sig = if base64 {
+            cf::sign_base64(&secret_text, &ts_text, &body)
+        } else {
+            cf::sign(&secret_text, &ts_text, &body)
+        };
+        let original = cf::decode_signature(sig.as_bytes()).expect("our own signature decodes");
         let s = secret(&secret_text);
         if let Some(changed) = apply(sig.as_bytes(), &m) {
+            // Only the prefix's or a hex digit's case, or the base64 padding, may change.
+            let verified = cf::verify(Some(&changed), Some(ts_text.as_bytes()), &body, &[&s], ts, 300);
             prop_assert!(
-                cf::verify(Some(&changed), Some(ts_text.as_bytes()), &body, &[&s], ts, 300).is_err(),
+                verified.is_err() || cf::decode_signature(&changed) == Some(original),
                 "{:?} accepted", m
             );
         }
+    }
+
+    #[test]
+    fn every_single_bit_change_of_the_cf_mac_is_rejected_in_hex_and_base64(
+        secret_text in any::<String>(),
+        ts in 0i64..100_000_000_000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        bit in 0usize..256,
+    ) {
+        let ts_text = ts.to_string();
+        let mut mac = hex::decode(&cf::sign(&secret_text, &ts_text, &body)[7..]).unwrap();
+        mac[bit / 8] ^= 1 << (bit % 8);
+        let s = secret(&secret_text);
+        for changed in [format!("sha256={}", hex::encode(&mac)), BASE64.encode(&mac)] {
+            prop_assert_eq!(
+                cf::verify(Some(changed.as_bytes()), Some(ts_text.as_bytes()), &body, &[&s], ts, 300),
+                Err(cf::SignatureError::Mismatch)
+            );
+        }
+    }
+
+    #[test]
+    fn a_base64_signature_over_an_rfc3339_timestamp_verifies_within_the_skew(
+        secret_text in any::<String>(),
+        unix in 0i64..4_000_000_000,
+        millis in prop::option::of(0u32..1000),
+        offset_minutes in prop::option::of(-720i32..=720),
+        skew in 0u64..100_000,
+        offset_permille in -1000i64..=1000,
+        body in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let ts_text = rfc3339(unix, millis, offset_minutes);
+        let sig = cf::sign_base64(&secret_text, &ts_text, &body);
+        prop_assert_eq!(cf::parse_timestamp(ts_text.as_bytes()), Some(unix), "{}", ts_text);
+        let now = unix + (skew as i64) * offset_permille / 1000;
+        let s = secret(&secret_text);
+        prop_assert!(
+            cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &body, &[&s], now, skew).is_ok(),
+            "{}", ts_text
+        );
+        let late = unix + skew as i64 + 1;
+        prop_assert_eq!(
+            cf::verify(Some(sig.as_bytes()), Some(ts_text.as_bytes()), &body, &[&s], late, skew),
+            Err(cf::SignatureError::Skew)
+        );
+    }
+
+    #[test]
+    fn every_single_byte_change_of_an_rfc3339_timestamp_header_is_rejected(
+        secret_text in any::<String>(),
+        unix in 0i64..4_000_000_000,
+        millis in prop::option::of(0u32..1000),
+        body in prop::collection::vec(any::<u8>(), 0..300),
+        m in mutation(),
+    ) {
+        let ts_text = rfc3339(unix, millis, None);
+        let sig = cf::sign_base64(&secret_text, &ts_text, &body);
+        let s = secret(&secret_text);
+        if let Some(changed) = apply(ts_text.as_bytes(), &m) {
+            prop_assert!(
+                cf::verify(Some(sig.as_bytes()), Some(&changed), &body, &[&s], unix, u64::MAX).is_err(),
+                "{:?} accepted", m
+            );
+        }
+    }
+
+    #[test]
+    fn cf_timestamp_and_signature_decoding_never_panic(
+        text in prop_oneof![
+            any::<String>(),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,12})?([Zz]|[+-][0-9]{2}:[0-9]{2})?",
+            "(sha256=|SHA256=)?[0-9a-fA-F]{60,68}",
+            "[A-Za-z0-9+/]{40,46}={0,3}",
+        ],
+    ) {
+        let _ = cf::parse_timestamp(text.as_bytes());
+        let _ = cf::decode_signature(text.as_bytes());
     }
 
     #[test]
@@ -408,15 +523,15 @@ fn no_single_byte_change_of_the_contract_vector_verifies_exhaustively() {
     let check = |sig: &[u8], ts: &[u8], body: &[u8]| {
         cf::verify(Some(sig), Some(ts), body, &[&s], now, u64::MAX)
     };
-    assert_eq!(
-        check(sig.as_bytes(), VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes()),
-        Ok(())
-    );
+    let mac = check(sig.as_bytes(), VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes())
+        .expect("the vector verifies");
     let mut tried = 0usize;
     for changed in all_mutations(sig.as_bytes()) {
         tried += 1;
+        // A change of the prefix's or a hex digit's case is the same MAC (CONTRACT §8.1).
+        let same_mac = cf::decode_signature(&changed) == Some(mac);
         assert!(
-            check(&changed, VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes()).is_err(),
+            check(&changed, VECTOR_TS.as_bytes(), VECTOR_BODY.as_bytes()).is_err() || same_mac,
             "signature {:?} accepted",
             String::from_utf8_lossy(&changed)
         );

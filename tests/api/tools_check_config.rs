@@ -96,7 +96,7 @@ async fn check_config_fails_what_is_wrong_and_says_why() {
     );
     // HaloToCf counts as configured, so its ContraForce credentials are probed (and refused).
     assert!(line("ContraForce API").starts_with("FAIL"), "{text}");
-    assert_eq!(lines.len(), 11, "one line per check:\n{text}");
+    assert_eq!(lines.len(), 12, "one line per check:\n{text}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("Halo outcomes"), "{err}");
@@ -184,6 +184,56 @@ async fn check_config_reaches_the_blob_store_through_its_sas_url() {
     assert!(
         line.starts_with("FAIL") && line.contains("/devstoreaccount1/gone"),
         "{text}"
+    );
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_probes_every_workspace_and_names_a_problem_code() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let mut env = sandbox_env(&sandbox);
+    let default_ws = sandbox.cf.workspace_id();
+    env.insert(
+        "CF_WORKSPACE_MAP".into(),
+        "acct-a=ws-customer-a,acct-b=ws-customer-b".into(),
+    );
+    let out = run(&["check-config"], &env).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
+            .to_string()
+    };
+    let workspaces = line(&text, "ContraForce workspaces");
+    assert!(
+        workspaces.starts_with("PASS")
+            && workspaces
+                .contains("2 mapped account(s): acct-a → ws-customer-a, acct-b → ws-customer-b")
+            && workspaces.contains(&format!("other accounts → {default_ws}")),
+        "{workspaces}"
+    );
+    assert_eq!(
+        sandbox.cf.count("GET", "/api/v2/workspaces"),
+        3,
+        "one probe per workspace"
+    );
+
+    sandbox.cf.push_fault(cf_halo_bridge::sandbox::Fault::on(
+        "GET",
+        "/api/v2/workspaces/ws-customer-b",
+        403,
+        r#"{"type":"about:blank","title":"Forbidden","status":403,"detail":"No role on workspace ws-customer-b.","code":"INSUFFICIENT_WORKSPACE_ROLE"}"#,
+    ));
+    let out = run(&["check-config"], &env).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let api = line(&text, "ContraForce API");
+    assert!(
+        api.starts_with("FAIL")
+            && api.contains("ws-customer-b answered 403: INSUFFICIENT_WORKSPACE_ROLE: No role on workspace ws-customer-b."),
+        "{api}"
     );
     sandbox.stop().await;
 }

@@ -54,3 +54,8 @@ pub(super) fn method_not_allowed() -> ApiError {
 pub(super) fn bad_json() -> ApiError {
     halo_error(400, "The request body is not valid JSON")
 }
+
+/// Halo's 403 for an API application that lacks a permission: `{"Message": …}`.
+pub(super) fn forbidden(message: &str) -> ApiError {
+    ApiError::Json(403, json!({ "Message": message }))
+}

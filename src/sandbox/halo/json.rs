@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::clock::rfc3339;
 use super::model::{HaloAction, HaloTicket, IdStyle};
 
 /// An id written as `3`, `3.0` or `"3"`.
@@ -22,6 +23,8 @@ pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
         .iter()
         .map(|(id, value)| json!({ "id": id, "name": format!("CF{id}"), "value": value }))
         .collect();
+    // Halo writes both names; the fake keeps one clock behind them, the one its date filters read.
+    let updated = rfc3339(t.last_update);
     let mut obj = json!({
         "id": styled_id(t.id, style),
         "summary": t.summary,
@@ -31,6 +34,8 @@ pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
         "status_name": t.status_name,
         "hasbeenclosed": t.hasbeenclosed,
         "customfields": customfields,
+        "lastactiondate": updated,
+        "last_update": updated,
         "use": "ticket",
     });
     let optional = [

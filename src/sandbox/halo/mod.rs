@@ -3,10 +3,12 @@
 //!
 //! [`FakeHalo`] is the handle tests and the CLI hold; [`HaloService`] is what its server serves.
 //! Each concern has its own file: `routes` (which handler a request reaches), `auth`, `tickets`,
-//! `actions`, `lookup`, `control` (`/_sandbox`), `webhooks`, over the in-memory `state`.
+//! `actions`, `lookup`, `control` (`/_sandbox`), `webhooks` (the emitter), `subscriptions`
+//! (`/api/Webhook`), `clock` (Halo's timestamps), over the in-memory `state`.
 
 mod actions;
 mod auth;
+mod clock;
 mod control;
 mod error;
 mod json;
@@ -15,6 +17,7 @@ mod model;
 mod request;
 mod routes;
 mod state;
+mod subscriptions;
 mod tickets;
 mod webhooks;
 
@@ -23,7 +26,7 @@ mod tests;
 
 use std::io;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
@@ -132,7 +135,7 @@ impl FakeHalo {
         state.insert_new(ticket)
     }
 
-    /// Sets (or replaces) a custom field value.
+    /// Sets (or replaces) a custom field value. A seeding knob: the last update stays put.
     ///
     /// # Panics
     /// If the ticket does not exist.
@@ -192,6 +195,7 @@ impl FakeHalo {
     }
 
     /// Sets the status silently (no action); closed-ness follows the configured closed set.
+    /// Like any status change, it bumps the ticket's last update.
     ///
     /// # Panics
     /// If the ticket does not exist.
@@ -202,6 +206,21 @@ impl FakeHalo {
         ticket.status_id = status_id;
         ticket.status_name = status_name.to_owned();
         ticket.hasbeenclosed = closed;
+        ticket.last_update = SystemTime::now();
+    }
+
+    /// Moves a ticket's last update (`lastactiondate`, and what `lastupdatefromdate` filters on),
+    /// e.g. into the past so a sweep sees it as changed long ago.
+    ///
+    /// # Panics
+    /// If the ticket does not exist.
+    pub fn set_last_update(&self, ticket_id: u64, at: SystemTime) {
+        self.state().ticket_mut(ticket_id).last_update = at;
+    }
+
+    /// When the ticket last changed, or `None` for an unknown ticket.
+    pub fn last_update(&self, ticket_id: u64) -> Option<SystemTime> {
+        self.state().tickets.get(&ticket_id).map(|t| t.last_update)
     }
 
     /// Invalidates every issued token: the next `/api` call gets 401.

@@ -1,6 +1,8 @@
 //! The fake Halo's public data types: its settings, the records it stores, and the response
 //! shapes it can be switched between.
 
+use std::time::SystemTime;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -85,6 +87,8 @@ pub struct HaloTicket {
     pub status_name: String,
     /// Whether the ticket is closed.
     pub hasbeenclosed: bool,
+    /// When it last changed (created, action added, status or field edited); UTC.
+    pub last_update: SystemTime,
 }
 
 /// An action (note, status change, …) on a ticket.

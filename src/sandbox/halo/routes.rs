@@ -56,14 +56,16 @@ impl HaloService {
     fn api(&self, method: &str, resource: &str, query: &Query, body: &[u8]) -> ApiResult {
         let segments: Vec<&str> = resource.split('/').collect();
         match (method, segments.as_slice()) {
-            ("GET", ["tickets"]) => Ok(self.list_tickets(query)),
+            ("GET", ["tickets"]) => self.list_tickets(query),
             ("GET", ["tickets", id]) => self.get_ticket(id),
             ("POST", ["tickets"]) => self.post_tickets(query, body),
             ("GET", ["actions"]) => self.list_actions(query),
             ("GET", ["actions", id]) => self.get_action(id, query),
             ("POST", ["actions"]) => self.post_actions(query, body),
+            ("GET", ["webhook"]) => self.get_webhooks(None),
+            ("GET", ["webhook", id]) => self.get_webhooks(Some(id)),
             ("GET", [table]) => self.lookup_table(table).ok_or_else(no_route),
-            (_, ["tickets" | "actions", ..]) => Err(method_not_allowed()),
+            (_, ["tickets" | "actions" | "webhook", ..]) => Err(method_not_allowed()),
             _ => Err(no_route()),
         }
     }

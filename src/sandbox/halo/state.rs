@@ -2,13 +2,14 @@
 //! changes, plus the behaviour switches set through the handle.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
 
+use super::clock::rfc3339;
 use super::lookup::status_name;
 use super::model::{FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape};
-use crate::sandbox::common;
+use super::subscriptions::Subscription;
 
 /// Who the fake names as the author of records created through the API.
 pub(super) const API_AGENT: &str = "API Agent";
@@ -27,6 +28,9 @@ pub(super) struct State {
     pub(super) ignore_lookup_filter: bool,
     pub(super) list_shape: ListShape,
     pub(super) id_style: IdStyle,
+    /// Webhooks the tenant has configured (`GET /api/Webhook`), in registration order.
+    pub(super) webhooks: Vec<Subscription>,
+    pub(super) webhooks_forbidden: bool,
 }
 
 /// What an action write carries, before it gets an id.
@@ -67,6 +71,8 @@ impl State {
             ignore_lookup_filter: false,
             list_shape: ListShape::default(),
             id_style: IdStyle::default(),
+            webhooks: Vec::new(),
+            webhooks_forbidden: false,
         }
     }
 
@@ -92,6 +98,7 @@ impl State {
             status_id: 1,
             status_name: status_name(1),
             hasbeenclosed: false,
+            last_update: SystemTime::now(),
         }
     }
 
@@ -112,11 +119,12 @@ impl State {
         id
     }
 
-    /// Appends an action with the next per-ticket id; `None` if the ticket does not exist.
+    /// Appends an action with the next per-ticket id and bumps the ticket's last update to the
+    /// action's time; `None` if the ticket does not exist.
     pub(super) fn push_action(&mut self, ticket_id: u64, draft: ActionDraft) -> Option<u64> {
-        if !self.tickets.contains_key(&ticket_id) {
-            return None;
-        }
+        let now = SystemTime::now();
+        // One clock reading for both, so `lastactiondate` equals the newest action's `datetime`.
+        self.tickets.get_mut(&ticket_id)?.last_update = now;
         let list = self.actions.entry(ticket_id).or_default();
         let id = list.iter().map(|a| a.id).max().unwrap_or(0) + 1;
         list.push(HaloAction {
@@ -129,12 +137,13 @@ impl State {
             note: draft.note,
             note_html: draft.note_html,
             system: draft.system,
-            datetime: common::now_rfc3339(),
+            datetime: rfc3339(now),
         });
         Some(id)
     }
 
-    /// Sets a status by id, keeping `hasbeenclosed` in step; optionally logs a system action.
+    /// Sets a status by id, keeping `hasbeenclosed` in step, and bumps the last update;
+    /// optionally logs a system action.
     pub(super) fn change_status(
         &mut self,
         ticket_id: u64,
@@ -146,6 +155,7 @@ impl State {
         let old = std::mem::replace(&mut ticket.status_name, status_name(status_id));
         ticket.status_id = status_id;
         ticket.hasbeenclosed = closed;
+        ticket.last_update = SystemTime::now();
         if log {
             let note = format!("Status changed from {old} to {}", status_name(status_id));
             self.push_action(ticket_id, ActionDraft::system(STATUS_CHANGE, note));

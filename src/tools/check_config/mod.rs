@@ -159,6 +159,10 @@ pub fn checks() -> Vec<Check> {
             name: "ContraForce API",
             run: contraforce::contraforce_api,
         },
+        Check {
+            name: "ContraForce workspaces",
+            run: contraforce::contraforce_workspaces,
+        },
         // key_vault.rs
         Check {
             name: "Key Vault",

@@ -4,7 +4,10 @@ mod actions;
 mod auth;
 mod control;
 mod faults;
+mod listing;
+mod subscriptions;
 mod tickets;
+mod updates;
 mod webhooks;
 
 use serde_json::Value;

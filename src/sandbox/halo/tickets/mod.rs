@@ -16,27 +16,36 @@ use super::state::State;
 pub(super) const NO_TICKET_TYPE: &str = "Please select a valid Ticket Type";
 
 impl HaloService {
-    /// `GET /api/Tickets`: newest first, filtered by the lookups the fake understands, paged.
-    pub(super) fn list_tickets(&self, query: &Query) -> Value {
+    /// `GET /api/Tickets`: newest first, filtered by the lookups the fake understands and the
+    /// last-update window, paged; a paged wrapped answer also names its page.
+    pub(super) fn list_tickets(&self, query: &Query) -> ApiResult {
+        let window = listing::UpdateWindow::parse(query)?;
         let state = self.state();
         let filters = if state.ignore_lookup_filter {
             Vec::new()
         } else {
             listing::lookup_filters(query)
         };
+        // Newest id first, as today: a ticket's position never depends on its last update, so
+        // pages stay stable while a client walks them.
         let hits: Vec<&HaloTicket> = state
             .tickets
             .values()
             .rev()
-            .filter(|t| filters.iter().all(|f| f.matches(t)))
+            .filter(|t| window.contains(t) && filters.iter().all(|f| f.matches(t)))
             .collect();
         let total = hits.len();
-        let page = listing::page_of(hits, query);
+        let (page, paged) = listing::page_of(hits, query);
         let items = page
             .iter()
             .map(|t| ticket_json(t, state.id_style))
             .collect();
-        state.list("tickets", items, total)
+        let mut answer = state.list("tickets", items, total);
+        if let (Some(paged), Value::Object(wrapper)) = (paged, &mut answer) {
+            wrapper.insert("page_no".to_owned(), json!(paged.no));
+            wrapper.insert("page_size".to_owned(), json!(paged.size));
+        }
+        Ok(answer)
     }
 
     /// `GET /api/Tickets/{id}`.

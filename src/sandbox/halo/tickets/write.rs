@@ -1,5 +1,7 @@
 //! A ticket create or update: the fields a POST may carry, validated before any is applied.
 
+use std::time::SystemTime;
+
 use serde_json::{Map, Value};
 
 use super::NO_TICKET_TYPE;
@@ -122,6 +124,8 @@ impl State {
                 let status = fields.status_id.take();
                 if let Some(ticket) = self.tickets.get_mut(&id) {
                     fields.apply_to(ticket);
+                    // Any update counts as a change, as Halo stamps it whatever was sent.
+                    ticket.last_update = SystemTime::now();
                 }
                 if let Some(status) = status {
                     self.change_status(id, status, false);

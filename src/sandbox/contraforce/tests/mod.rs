@@ -1,29 +1,58 @@
-//! Tests of the fake ContraForce over HTTP: recording, auth and validation, failure knobs.
+//! Tests of the fake ContraForce over HTTP, one file per concern, with the client helpers they
+//! share; this file keeps the original ones: recording, auth and validation, failure knobs.
+
+mod comments;
+mod events;
+mod routes;
 
 use serde_json::{Value, json};
 
 use super::{CF_CLIENT_ID, CF_CLIENT_SECRET, CF_WORKSPACE_ID, FakeContraForce};
 use crate::sandbox::common::Fault;
 
-fn client() -> reqwest::Client {
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .build()
         .expect("client builds")
 }
 
-fn incident_url(cf: &FakeContraForce, workspace: &str, raw_incident: &str, what: &str) -> String {
+pub(super) fn incident_url(
+    cf: &FakeContraForce,
+    workspace: &str,
+    raw_incident: &str,
+    what: &str,
+) -> String {
     format!(
         "{}/workspaces/{workspace}/incidents/{raw_incident}/{what}",
         cf.base_url()
     )
 }
 
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+pub(super) async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let body = response.json().await.unwrap_or(Value::Null);
     (status, body)
+}
+
+/// The request with the sandbox's Basic credentials.
+pub(super) fn authed(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request.basic_auth(CF_CLIENT_ID, Some(CF_CLIENT_SECRET))
+}
+
+/// A `source`-style URL: `…/incidents/{source}/{incident}/{what}`.
+pub(super) fn source_url(
+    cf: &FakeContraForce,
+    workspace: &str,
+    source: &str,
+    raw_incident: &str,
+    what: &str,
+) -> String {
+    format!(
+        "{}/workspaces/{workspace}/incidents/{source}/{raw_incident}/{what}",
+        cf.base_url()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,8 +20,13 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use super::{Claim, ClaimHolder, StateError, StateStore, TicketSync};
-use crate::http::{Deadline, clamp_retry_after};
+use serde_json::Value;
+
+use super::{Claim, Link, StateError, StateStore, TicketSync};
+use crate::http::Deadline;
+
+mod claims;
+mod records;
 
 /// Longest one storage call may take (the SDK's own transport has no total timeout).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,10 +64,13 @@ struct LedgerEntry {
 }
 
 #[derive(Serialize, Deserialize, PartialEq, Eq)]
-struct Link {
+struct LinkRecord {
     #[serde(rename = "ticketId")]
     ticket_id: u64,
     reference: String,
+    /// Absent in records written before accounts were recorded: they still read.
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Default, Clone, Copy)]
@@ -70,14 +78,6 @@ struct SyncRecord {
     watermark: u64,
     #[serde(rename = "closeMirrored")]
     close_mirrored: bool,
-}
-
-#[derive(Serialize, Deserialize)]
-struct ClaimRecord {
-    owner: String,
-    /// Unix milliseconds after which anyone may take the claim over.
-    #[serde(rename = "expiresAtMs")]
-    expires_at_ms: u64,
 }
 
 fn now_ms() -> u64 {
@@ -247,8 +247,6 @@ impl BlobStore {
         value: &T,
         etag: Option<&Etag>,
     ) -> Result<Option<Etag>, StateError> {
-        self.ensure_container().await?;
-        let body = serde_json::to_vec(value).map_err(|e| StateError::Unavailable(e.to_string()))?;
         let options = match etag {
             Some(etag) => BlobClientUploadOptions {
                 if_match: Some(etag.clone()),
@@ -256,6 +254,25 @@ impl BlobStore {
             },
             None => BlobClientUploadOptions::default().if_not_exists(),
         };
+        self.upload(name, value, options).await
+    }
+
+    /// Writes `value` whatever the blob holds: for records only one owner writes (under a
+    /// claim), or whose last writer may win.
+    async fn overwrite<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        self.upload(name, value, BlobClientUploadOptions::default())
+            .await
+            .map(drop)
+    }
+
+    async fn upload<T: Serialize>(
+        &self,
+        name: &str,
+        value: &T,
+        options: BlobClientUploadOptions<'_>,
+    ) -> Result<Option<Etag>, StateError> {
+        self.ensure_container().await?;
+        let body = serde_json::to_vec(value).map_err(|e| StateError::Unavailable(e.to_string()))?;
         let body = azure_core::Bytes::from(body);
         let blob = self.container.blob_client(name);
         let mut result = timed(blob.upload(content(&body), Some(options.clone()))).await;
@@ -321,9 +338,9 @@ impl BlobStore {
     }
 
     /// Writes a link: create-if-absent, or replace a different one.
-    async fn put_link(&self, name: &str, link: &Link) -> Result<(), StateError> {
+    async fn put_link(&self, name: &str, link: &LinkRecord) -> Result<(), StateError> {
         for _ in 0..3 {
-            match self.read::<Link>(name).await? {
+            match self.read::<LinkRecord>(name).await? {
                 Some(existing) if existing.value == *link => return Ok(()),
                 Some(existing) => {
                     if self
@@ -344,54 +361,6 @@ impl BlobStore {
         Err(StateError::Unavailable(format!(
             "could not link {name}: contended"
         )))
-    }
-}
-
-/// A claim blob this request owns.
-struct BlobClaim {
-    container: Arc<BlobContainerClient>,
-    name: String,
-    etag: Etag,
-    released: bool,
-}
-
-impl BlobClaim {
-    async fn delete(container: &BlobContainerClient, name: &str, etag: Etag) {
-        let options = BlobClientDeleteOptions {
-            if_match: Some(etag),
-            ..Default::default()
-        };
-        if let Err(e) = timed(container.blob_client(name).delete(Some(options))).await
-            && e.http_status()
-                .is_none_or(|s| s != StatusCode::NotFound && s != StatusCode::PreconditionFailed)
-        {
-            tracing::warn!(error = %e, "claim not released; it will expire");
-        }
-    }
-}
-
-#[async_trait]
-impl ClaimHolder for BlobClaim {
-    async fn release(mut self: Box<Self>) {
-        self.released = true;
-        Self::delete(&self.container, &self.name, self.etag.clone()).await;
-    }
-}
-
-impl Drop for BlobClaim {
-    fn drop(&mut self) {
-        if self.released {
-            return;
-        }
-        let (container, name, etag) = (
-            self.container.clone(),
-            std::mem::take(&mut self.name),
-            self.etag.clone(),
-        );
-        // Not releasing is safe too: the claim expires on its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { Self::delete(&container, &name, etag).await });
-        }
     }
 }
 
@@ -422,25 +391,34 @@ impl StateStore for BlobStore {
     }
 
     async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError> {
-        let link = self.read::<Link>(&hashed("refs", reference)).await?;
+        let link = self.read::<LinkRecord>(&hashed("refs", reference)).await?;
         Ok(link
             .filter(|l| l.value.reference == reference)
             .map(|l| l.value.ticket_id))
     }
 
-    async fn reference_for_ticket(&self, ticket_id: u64) -> Result<Option<String>, StateError> {
+    async fn link_for_ticket(&self, ticket_id: u64) -> Result<Option<Link>, StateError> {
         let link = self
-            .read::<Link>(&format!("tickets/{ticket_id}/ref.json"))
+            .read::<LinkRecord>(&format!("tickets/{ticket_id}/ref.json"))
             .await?;
         Ok(link
             .filter(|l| l.value.ticket_id == ticket_id)
-            .map(|l| l.value.reference))
+            .map(|l| Link {
+                reference: l.value.reference,
+                account_id: l.value.account_id,
+            }))
     }
 
-    async fn link(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
-        let link = Link {
+    async fn link(
+        &self,
+        reference: &str,
+        ticket_id: u64,
+        account_id: Option<&str>,
+    ) -> Result<(), StateError> {
+        let link = LinkRecord {
             ticket_id,
             reference: reference.to_string(),
+            account_id: account_id.map(str::to_string),
         };
         self.put_link(&hashed("refs", reference), &link).await?;
         self.put_link(&format!("tickets/{ticket_id}/ref.json"), &link)
@@ -449,7 +427,7 @@ impl StateStore for BlobStore {
 
     async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
         let name = hashed("refs", reference);
-        match self.read::<Link>(&name).await? {
+        match self.read::<LinkRecord>(&name).await? {
             Some(link) if link.value.ticket_id == ticket_id => self.delete(&name, &link.etag).await,
             _ => Ok(()),
         }
@@ -517,46 +495,44 @@ impl StateStore for BlobStore {
         deadline: Deadline,
         hold_for: Duration,
     ) -> Result<Claim, StateError> {
-        let name = hashed("claims", key);
-        // The holder's request ends at its deadline (plus the route's backstop); the claim
-        // outlives it a little so a slow release never lets two owners overlap.
-        let hold = (hold_for + Duration::from_secs(2)).min(MAX_CLAIM_HOLD);
-        let owner = uuid::Uuid::new_v4().to_string();
-        loop {
-            let mine = ClaimRecord {
-                owner: owner.clone(),
-                expires_at_ms: now_ms() + hold.as_millis() as u64,
-            };
-            let taken = match self.read::<ClaimRecord>(&name).await? {
-                None => self.write(&name, &mine, None).await?,
-                // The owner died or overran: take it over, conditionally on what we saw.
-                Some(held) if held.value.expires_at_ms <= now_ms() => {
-                    tracing::warn!(claim = key, "taking over an expired claim");
-                    self.write(&name, &mine, Some(&held.etag)).await?
-                }
-                Some(held) => {
-                    let left =
-                        Duration::from_millis(held.value.expires_at_ms.saturating_sub(now_ms()));
-                    if deadline.remaining() <= CLAIM_POLL {
-                        let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                        return Err(StateError::Busy {
-                            key: key.to_string(),
-                            retry_after: clamp_retry_after(secs),
-                        });
-                    }
-                    tokio::time::sleep(CLAIM_POLL).await;
-                    continue;
-                }
-            };
-            if let Some(etag) = taken {
-                return Ok(Claim::new(BlobClaim {
-                    container: self.container.clone(),
-                    name,
-                    etag,
-                    released: false,
-                }));
-            }
-            // Lost the race to another instance: look again.
-        }
+        self.claim_waiting(key, deadline, hold_for).await
+    }
+
+    async fn try_claim(&self, key: &str, hold_for: Duration) -> Result<Option<Claim>, StateError> {
+        self.claim_now(key, hold_for).await
+    }
+
+    async fn remember_mac(
+        &self,
+        mac: &str,
+        event_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StateError> {
+        self.first_event_for_mac(mac, event_id, ttl).await
+    }
+
+    async fn put_record(&self, kind: &str, key: &str, value: &Value) -> Result<(), StateError> {
+        self.put_any(kind, key, value).await
+    }
+
+    async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError> {
+        Ok(self.get_any(kind, key).await?.map(|r| r.value))
+    }
+
+    async fn list_records(&self, kind: &str) -> Result<Vec<(String, Value)>, StateError> {
+        self.list_any(kind).await
+    }
+
+    async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StateError> {
+        self.delete_any(kind, key, None).await.map(drop)
+    }
+
+    async fn delete_record_if(
+        &self,
+        kind: &str,
+        key: &str,
+        seen: &Value,
+    ) -> Result<bool, StateError> {
+        self.delete_any(kind, key, Some(seen)).await
     }
 }
