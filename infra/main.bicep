@@ -3,9 +3,10 @@
 // Deploy with `azd up` (azure.yaml at the repo root), or by hand:
 //   az deployment sub create -l <region> -f infra/main.bicep -p environmentName=<name> -p haloAuthUrl=... (see docs/deploy-to-azure.md)
 //
-// Secrets are never parameters: they live in the Key Vault made here, under the names of
+// Secrets are not app settings: they live in the Key Vault made here, under the names of
 // CONTRACT §6 (`cf-webhook-secret`, `halo-client-secret`, ...), and the handler reads them through
-// the Function App's system-assigned identity (app setting KEY_VAULT_URI).
+// the Function App's system-assigned identity (app setting KEY_VAULT_URI). They are stored after
+// provisioning; the one exception, the optional cfWebhookAuthorization, is explained at its param.
 targetScope = 'subscription'
 
 // ---------------------------------------------------------------------------------------------
@@ -197,6 +198,94 @@ param maxBodyBytes string = '1048576'
 @description('RUST_LOG: log filter.')
 param rustLog string = 'info'
 
+@allowed([
+  'auto'
+  'source'
+  'workspace'
+])
+@description('CF_API_ROUTES: auto, source or workspace, the ContraForce API route shape to call (CONTRACT §8.4). Default auto.')
+param cfApiRoutes string = 'auto'
+
+@description('CF_WORKSPACE_MAP: accountId=workspaceId,... the ContraForce workspace of each account\'s incidents (CONTRACT §8.6). Default empty: every incident is in CF_WORKSPACE_ID.')
+param cfWorkspaceMap string = ''
+
+@allowed([
+  'private'
+  'public'
+  'off'
+])
+@description('HALO_INVESTIGATION_NOTE: private, public or off, the Halo note for a ContraForce agent investigation (CONTRACT §10.1). Default private.')
+param haloInvestigationNote string = 'private'
+
+@description('HALO_INVESTIGATION_ACTIONS: Classification=close or Classification=priority:<id>, comma list (CONTRACT §10.1). Default empty: no action.')
+param haloInvestigationActions string = ''
+
+@allowed([
+  'true'
+  'false'
+])
+@description('CF_INVESTIGATION_CREATES: true or false, whether an investigation of an incident without a ticket creates one. Default true.')
+param cfInvestigationCreates string = 'true'
+
+@allowed([
+  'private'
+  'public'
+  'off'
+])
+@description('CF_COMMENTS_TO_HALO: private, public or off, ContraForce comments copied to the Halo ticket by Reconcile (CONTRACT §10.2). Default private.')
+param cfCommentsToHalo string = 'private'
+
+@allowed([
+  'true'
+  'false'
+])
+@description('HALO_CLOSE_ON_CF_CLOSE: true or false, whether Reconcile closes the Halo ticket when its ContraForce incident is closed (CONTRACT §10.2). Default false.')
+param haloCloseOnCfClose string = 'false'
+
+// The Reconcile timer function (CONTRACT §9). Its function.json binds
+// "schedule": "%RECONCILE_SCHEDULE%", which the host resolves from the app setting when it indexes
+// the functions: the setting must always be present and non-empty, or the host cannot load
+// Reconcile. Hence @minLength(1) and the template always writing it.
+@minLength(1)
+@description('RECONCILE_SCHEDULE: NCRONTAB schedule of the Reconcile timer function, six fields with seconds. Default 0 */5 * * * * (every 5 minutes).')
+param reconcileSchedule string = '0 */5 * * * *'
+
+// The three integers are int parameters so Bicep can bound them; azd turns the string from
+// main.parameters.json into an int, and an unset variable leaves the default.
+@minValue(10)
+@maxValue(600)
+@description('RECONCILE_DEADLINE_SECONDS: the longest one reconcile run may take, 10-600 seconds. Default 240.')
+param reconcileDeadlineSeconds int = 240
+
+@description('RECONCILE_BUDGET_SHARE: the share (above 0, at most 1) of HALO_RATE_LIMIT\'s calls reconcile runs may use in any window. Default 0.5.')
+param reconcileBudgetShare string = '0.5'
+
+@minValue(0)
+@maxValue(10080)
+@description('RECONCILE_LOOKBACK_MINUTES: how far back the first sweep of updated Halo tickets looks, 0-10080 minutes (a week). Default 60.')
+param reconcileLookbackMinutes int = 60
+
+@minValue(1)
+@maxValue(10000)
+@description('RECONCILE_MAX_TICKETS: most CF-linked tickets one reconcile run checks in ContraForce, 1-10000. Default 200.')
+param reconcileMaxTickets int = 200
+
+// ---------------------------------------------------------------------------------------------
+// The one secret the template may carry
+// ---------------------------------------------------------------------------------------------
+
+// CF_WEBHOOK_AUTHORIZATION (CONTRACT §8.3) is a secret like the others and is never an app
+// setting: the handler reads it from Key Vault as cf-webhook-authorization. Unlike the others it
+// may come through the template, because it is a value the operator chooses when configuring the
+// ContraForce webhook with Basic or Bearer credentials (and can type again at any time), not one
+// a portal shows once or an upstream issues, which are stored by hand after provisioning. As a
+// @secure() parameter it never appears in deployment history or outputs. Empty (the default): no
+// secret is created, and an existing one is left as it is (a later provision without the value
+// does not erase it); store or change it by hand with `az keyvault secret set` as the README says.
+@secure()
+@description('CF_WEBHOOK_AUTHORIZATION: optional. The exact Authorization header value the ContraForce webhook sends (e.g. Bearer <token>); stored in Key Vault as cf-webhook-authorization when non-empty, never an app setting.')
+param cfWebhookAuthorization string = ''
+
 // ---------------------------------------------------------------------------------------------
 
 var abbrs = loadJsonContent('abbreviations.json')
@@ -248,11 +337,13 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     name: '${abbrs.keyVaultVaults}${resourceToken}'
+    cfWebhookAuthorization: cfWebhookAuthorization
   }
 }
 
-// What the handler reads (CONTRACT §2). The secret settings are absent on purpose: with
-// KEY_VAULT_URI set the handler fetches them from the vault (CONTRACT §6).
+// What the handler reads (CONTRACT §2). The secret settings (CF_WEBHOOK_AUTHORIZATION included)
+// are absent on purpose: with KEY_VAULT_URI set the handler fetches them from the vault
+// (CONTRACT §6). App settings are strings, hence string() around the int parameters.
 var handlerSettings = {
   KEY_VAULT_URI: keyVault.outputs.uri
   STATE_STORE: 'blob'
@@ -287,6 +378,18 @@ var handlerSettings = {
   LOG_FORMAT: logFormat
   MAX_BODY_BYTES: maxBodyBytes
   RUST_LOG: rustLog
+  CF_API_ROUTES: cfApiRoutes
+  CF_WORKSPACE_MAP: cfWorkspaceMap
+  RECONCILE_SCHEDULE: reconcileSchedule
+  RECONCILE_DEADLINE_SECONDS: string(reconcileDeadlineSeconds)
+  RECONCILE_BUDGET_SHARE: reconcileBudgetShare
+  RECONCILE_LOOKBACK_MINUTES: string(reconcileLookbackMinutes)
+  RECONCILE_MAX_TICKETS: string(reconcileMaxTickets)
+  HALO_INVESTIGATION_NOTE: haloInvestigationNote
+  HALO_INVESTIGATION_ACTIONS: haloInvestigationActions
+  CF_INVESTIGATION_CREATES: cfInvestigationCreates
+  CF_COMMENTS_TO_HALO: cfCommentsToHalo
+  HALO_CLOSE_ON_CF_CLOSE: haloCloseOnCfClose
 }
 
 module functionApp 'modules/functionapp.bicep' = {

@@ -72,6 +72,40 @@ pub enum Command {
     /// Spawns this executable's `serve` as a separate process and drives it over loopback.
     /// Build with --release first (scripts/bench does).
     Bench(crate::bench::BenchArgs),
+    /// One reconcile run now, as the Reconcile timer does: prints its summary as JSON.
+    ///
+    /// Finishes parked ContraForce events, pending Halo tickets, missed webhooks and
+    /// ContraForce comments, with the same settings and store as the handler.
+    Reconcile,
+    /// What the reconcile runs have left: parked, failed and pending work, and the last run.
+    ///
+    /// Reads the configured store (STATE_STORE=blob in Azure), so it works against production
+    /// with the Function App's settings.
+    #[command(after_help = "Examples:
+  cf-halo-bridge status
+  cf-halo-bridge status --json")]
+    Status {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Moves failed events (those Halo rejected) back to the parked queue for the next run.
+    #[command(
+        after_help = "Examples:
+  cf-halo-bridge replay 7b9e...
+  cf-halo-bridge replay --all --now"
+    )]
+    Replay {
+        /// The failed event to replay.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        event_id: Option<String>,
+        /// Every failed event.
+        #[arg(long)]
+        all: bool,
+        /// Run reconcile at once instead of waiting for the timer.
+        #[arg(long)]
+        now: bool,
+    },
     /// Run the fake Halo and fake ContraForce on fixed local ports for local runs.
     Sandbox {
         /// Port of the fake Halo.
@@ -109,6 +143,11 @@ pub fn main() -> ExitCode {
         }
         Command::SendTestEvent(args) => runtime.block_on(crate::tools::send_test_event::run(args)),
         Command::CheckConfig => runtime.block_on(crate::tools::check_config::run()),
+        Command::Reconcile => runtime.block_on(crate::tools::work::reconcile()),
+        Command::Status { json } => runtime.block_on(crate::tools::work::status(json)),
+        Command::Replay { event_id, all, now } => {
+            runtime.block_on(crate::tools::work::replay(event_id, all, now))
+        }
         Command::Bench(args) => runtime.block_on(crate::bench::bench(args)),
         Command::Sandbox { halo_port, cf_port } => {
             runtime.block_on(crate::demo::sandbox(halo_port, cf_port))

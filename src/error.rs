@@ -77,6 +77,9 @@ impl From<UpstreamError> for ApiError {
                 retry_after: clamp_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS)),
             },
             UpstreamError::Misconfigured { .. } => Self::unavailable(),
+            UpstreamError::ShareUsed { retry_after } => Self::Unavailable {
+                retry_after: clamp_retry_after(retry_after),
+            },
             // Halo's 401 is turned into Misconfigured by the client; ContraForce's means bad credentials.
             UpstreamError::Unauthorized {
                 system: System::Halo,

@@ -22,6 +22,7 @@ use crate::state::blob::{BlobLocation, BlobStore};
 use crate::state::memory::MemoryStore;
 use crate::sync::cf_to_halo::CfToHalo;
 use crate::sync::halo_to_cf::HaloToCf;
+use crate::sync::reconcile::{Reconcile, Wiring};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -35,6 +36,12 @@ pub struct AppState {
     pub cf_to_halo: Readiness<Arc<CfToHalo>>,
     /// HaloToCf, or its missing settings.
     pub halo_to_cf: Readiness<Arc<HaloToCf>>,
+    /// Reconcile, or the settings it misses.
+    pub reconcile: Readiness<Arc<Reconcile>>,
+    /// The state store (operator commands read it).
+    pub store: Arc<dyn StateStore>,
+    /// `LEDGER_TTL_DAYS`, for the work records the operator commands read.
+    pub ledger_ttl: Duration,
     /// The Halo client both functions share, when configured.
     pub halo: Option<Arc<HaloClient>>,
     /// Secret values (environment, then Key Vault).
@@ -117,18 +124,53 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         let halo = halo
             .clone()
             .expect("CfToHalo is only configured with a Halo connection");
-        Arc::new(CfToHalo::new(s, halo, store.clone(), deadline))
+        Arc::new(CfToHalo::new(
+            s,
+            halo,
+            store.clone(),
+            deadline,
+            settings.state.ledger_ttl,
+        ))
+    });
+    // One ContraForce client for the process: its route shape, once found, serves everyone.
+    let cf = settings.halo_to_cf.as_ref().ok().map(|s| {
+        Arc::new(ContraForceClient::new(
+            s.cf.clone(),
+            http.clone(),
+            secrets.clone(),
+        ))
     });
     let halo_to_cf = settings.halo_to_cf.clone().map(|s| {
         let halo = halo
             .clone()
             .expect("HaloToCf is only configured with a Halo connection");
-        let cf = Arc::new(ContraForceClient::new(
-            s.cf.clone(),
-            http.clone(),
-            secrets.clone(),
-        ));
-        Arc::new(HaloToCf::new(s, halo, cf, store.clone(), deadline))
+        let cf = cf.clone().expect("made for a configured HaloToCf");
+        Arc::new(HaloToCf::new(
+            s,
+            halo,
+            cf,
+            store.clone(),
+            deadline,
+            settings.state.ledger_ttl,
+        ))
+    });
+    let reconcile = reconcile_readiness(settings).map(|()| {
+        let wiring = Wiring {
+            halo: halo
+                .clone()
+                .expect("Reconcile is only configured with a Halo connection"),
+            cf: cf.clone(),
+            store: store.clone(),
+            rate_limit: settings.halo_rate_limit,
+            request_deadline: deadline,
+            ledger_ttl: settings.state.ledger_ttl,
+        };
+        Arc::new(Reconcile::new(
+            settings.reconcile.clone(),
+            settings.cf_to_halo.clone().ok(),
+            settings.halo_to_cf.clone().ok(),
+            wiring,
+        ))
     });
     Ok(AppState {
         max_body_bytes: settings.max_body_bytes,
@@ -136,9 +178,25 @@ pub fn app_state(settings: &Settings, overrides: &Overrides) -> std::io::Result<
         clock: overrides.clock.clone(),
         cf_to_halo,
         halo_to_cf,
+        reconcile,
         halo,
+        store,
+        ledger_ttl: settings.state.ledger_ttl,
         secrets,
     })
+}
+
+/// Reconcile runs whatever CfToHalo and HaloToCf have configured; with neither, it names what
+/// both miss.
+fn reconcile_readiness(settings: &Settings) -> Readiness<()> {
+    match (&settings.cf_to_halo, &settings.halo_to_cf) {
+        (Err(a), Err(b)) => {
+            let mut missing = a.clone();
+            missing.extend(b.iter().filter(|n| !a.contains(n)).cloned());
+            Err(missing)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The secrets store: the environment's values, then Key Vault (or `source`, in tests) for
@@ -195,6 +253,7 @@ impl Application {
                     "/api/HaloToCf",
                     web::post().to(routes::halo_to_cf::halo_to_cf),
                 )
+                .route("/Reconcile", web::post().to(routes::reconcile::reconcile))
                 .default_service(web::to(not_found))
         })
         .workers(2)

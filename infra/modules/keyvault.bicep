@@ -14,6 +14,12 @@ param name string
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
+// CF_WEBHOOK_AUTHORIZATION (CONTRACT §8.3): main.bicep explains why this one secret may come
+// through the template. Empty: the secret is not deployed (and one stored earlier is kept).
+@secure()
+@description('CF_WEBHOOK_AUTHORIZATION: the exact Authorization header value of the ContraForce webhook, or empty.')
+param cfWebhookAuthorization string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -38,3 +44,15 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
 output name string = vault.name
 output id string = vault.id
 output uri string = vault.properties.vaultUri
+
+// Created through the control plane (Microsoft.KeyVault/vaults/secrets/write, which the deploying
+// Contributor/Owner has), so no data-plane role is needed for it; the handler reads it like the
+// others through its Key Vault Secrets User role.
+resource cfWebhookAuthorizationSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(cfWebhookAuthorization)) {
+  parent: vault
+  name: 'cf-webhook-authorization'
+  properties: {
+    value: cfWebhookAuthorization
+    contentType: 'ContraForce webhook Authorization header value'
+  }
+}

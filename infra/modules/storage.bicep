@@ -15,7 +15,7 @@ param containerNames array
 @description('The handler\'s state container, whose ledger blobs expire.')
 param stateContainerName string
 
-@description('LEDGER_TTL_DAYS: processed event and delivery ids are deleted after this many days.')
+@description('LEDGER_TTL_DAYS: the ledger\'s expiring records (event and delivery ids, parked, failed and pending work, ...) are deleted after this many days.')
 param ledgerTtlDays int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -61,7 +61,11 @@ output id string = storage.id
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 
 // The handler already ignores ledger entries older than LEDGER_TTL_DAYS; this rule deletes them
-// so the state container does not grow. Links, watermarks and claims are not touched.
+// so the state container does not grow. The expiring records are the processed event and
+// delivery ids (events/, deliveries/), the webhook MACs (macs/), the parked and failed
+// ContraForce events and the pending Halo tickets Reconcile finishes (parked/, failed/, pending/,
+// CONTRACT §9.2) and the progress records (progress/). Links and watermarks (refs/, tickets/,
+// watch/), claims (claims/) and Reconcile's own state (reconcile/) are never touched.
 resource ledgerExpiry 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -80,6 +84,11 @@ resource ledgerExpiry 'Microsoft.Storage/storageAccounts/managementPolicies@2023
               prefixMatch: [
                 '${stateContainerName}/events/'
                 '${stateContainerName}/deliveries/'
+                '${stateContainerName}/macs/'
+                '${stateContainerName}/parked/'
+                '${stateContainerName}/failed/'
+                '${stateContainerName}/pending/'
+                '${stateContainerName}/progress/'
               ]
             }
             actions: {

@@ -1,6 +1,7 @@
 //! The Halo API calls the bridge makes (CONTRACT §3.3, §3.5, §4.3).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -13,15 +14,23 @@ use crate::http::{self, Deadline, System, UpstreamError};
 use crate::secrets::Secrets;
 use crate::settings::{HaloConnection, NoteOutcome};
 
-/// One client per process: one token cache, one call budget and one connection pool for both
-/// functions.
+/// Halo's largest page: it caps `page_size` at 100 whatever is asked.
+pub const PAGE_SIZE: usize = 100;
+
+/// One client per process: one token cache, one call budget and one connection pool for all
+/// functions. A reconcile run uses a copy on a lane ([`HaloClient::on_lane`]).
+#[derive(Clone)]
 pub struct HaloClient {
     api: String,
     http: reqwest::Client,
-    tokens: TokenCache,
+    tokens: Arc<TokenCache>,
     budget: Arc<Budget>,
     retry: RetryPolicy,
     external_ref_field_id: Option<u64>,
+    /// A second budget every call must also fit, without waiting (reconcile's share).
+    lane: Option<Arc<Budget>>,
+    /// Calls sent by this copy (a run's `haloCalls`).
+    sent: Arc<AtomicU64>,
 }
 
 impl HaloClient {
@@ -35,11 +44,28 @@ impl HaloClient {
         Self {
             api: conn.api_base_url.clone(),
             external_ref_field_id: conn.external_ref_field_id,
-            tokens: TokenCache::new(conn, http.clone(), budget.clone(), secrets),
+            tokens: Arc::new(TokenCache::new(conn, http.clone(), budget.clone(), secrets)),
             budget,
             http,
             retry: RetryPolicy::default(),
+            lane: None,
+            sent: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A copy whose calls must also fit `lane` (never waiting for it) and that counts its own
+    /// calls: what one reconcile run uses, so it never takes more than its share.
+    pub fn on_lane(&self, lane: Arc<Budget>) -> HaloClient {
+        HaloClient {
+            lane: Some(lane),
+            sent: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
+    }
+
+    /// Calls this copy has sent (token requests not included).
+    pub fn calls_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Token requests made so far.
@@ -49,7 +75,22 @@ impl HaloClient {
 
     /// Reserves `n` calls of the budget ahead (a new incident's lookup and create).
     pub async fn reserve(&self, n: u32, deadline: Deadline) -> Result<Permit, UpstreamError> {
+        if let Some(lane) = &self.lane {
+            lane.try_reserve_now(n)?;
+        }
         self.budget.reserve(n, deadline).await
+    }
+
+    /// One call's slot: from `permit` while it lasts (both budgets were counted when it was
+    /// reserved), else from the lane (at once or not at all) and the budget.
+    async fn acquire(&self, permit: Option<&Permit>, deadline: Deadline) -> Result<(), UpstreamError> {
+        if permit.is_some_and(Permit::take) {
+            return Ok(());
+        }
+        if let Some(lane) = &self.lane {
+            lane.try_reserve_now(1)?;
+        }
+        self.budget.reserve(1, deadline).await.map(drop)
     }
 
     /// Sends an authorised call with the retry policy; every attempt spends budget, and a 401
@@ -68,7 +109,8 @@ impl HaloClient {
             let mut refreshed = false;
             loop {
                 let token: Arc<str> = self.tokens.token(deadline).await?;
-                self.budget.acquire(permit, deadline).await?;
+                self.acquire(permit, deadline).await?;
+                self.sent.fetch_add(1, Ordering::Relaxed);
                 let request = build(self.http.request(method.clone(), &url)).bearer_auth(&*token);
                 match http::send(System::Halo, request, deadline).await {
                     Ok(response) => {
@@ -196,8 +238,21 @@ impl HaloClient {
         outcome: &NoteOutcome,
         deadline: Deadline,
     ) -> Result<(), UpstreamError> {
+        self.add_note(ticket_id, note_html, outcome, true, deadline)
+            .await
+    }
+
+    /// Adds a note to a ticket, private (`hiddenfromuser`) or public.
+    pub async fn add_note(
+        &self,
+        ticket_id: u64,
+        note_html: &str,
+        outcome: &NoteOutcome,
+        private: bool,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
         let mut action =
-            json!({ "ticket_id": ticket_id, "hiddenfromuser": true, "note_html": note_html });
+            json!({ "ticket_id": ticket_id, "hiddenfromuser": private, "note_html": note_html });
         match outcome {
             NoteOutcome::Id(id) => action["outcome_id"] = json!(id),
             NoteOutcome::Name(name) => action["outcome"] = json!(name),
@@ -213,6 +268,69 @@ impl HaloClient {
         )
         .await
         .map(drop)
+    }
+
+    /// Changes fields of an existing ticket (`POST /Tickets` with its id): a close or a priority.
+    pub async fn update_ticket(
+        &self,
+        ticket_id: u64,
+        fields: Value,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let mut ticket = json!({ "id": ticket_id });
+        if let (Some(t), Value::Object(f)) = (ticket.as_object_mut(), fields) {
+            t.extend(f);
+        }
+        let body = json!([ticket]);
+        // Setting the same status or priority twice leaves the same ticket: safe to repeat.
+        self.call(
+            Method::POST,
+            "Tickets",
+            |r| r.json(&body),
+            Idempotency::Safe,
+            None,
+            deadline,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// One page (1-based, up to [`PAGE_SIZE`] tickets) of the tickets updated since `from`
+    /// (UTC, `YYYY-MM-DDTHH:MM:SS`): the reconcile sweep (CONTRACT §9.2 step 3).
+    pub async fn tickets_updated_since(
+        &self,
+        from: &str,
+        page_no: u32,
+        deadline: Deadline,
+    ) -> Result<Vec<Ticket>, UpstreamError> {
+        let page = page_no.to_string();
+        let size = PAGE_SIZE.to_string();
+        let query = [
+            ("lastupdatefromdate", from),
+            ("pageinate", "true"),
+            ("page_size", size.as_str()),
+            ("page_no", page.as_str()),
+        ];
+        let body = self
+            .call(
+                Method::GET,
+                "Tickets",
+                |r| r.query(&query),
+                Idempotency::Safe,
+                None,
+                deadline,
+            )
+            .await?;
+        if !(body.is_array() || body.is_object()) {
+            return Err(UpstreamError::unavailable(
+                System::Halo,
+                "ticket list answer is not a list",
+            ));
+        }
+        Ok(list_items(&body, "tickets")
+            .iter()
+            .filter_map(|t| Ticket::from_json(t.as_object()?))
+            .collect())
     }
 
     /// Reads one ticket.

@@ -26,7 +26,7 @@ pub struct Permit {
 
 impl Permit {
     /// Takes one slot; false when none is left.
-    fn take(&self) -> bool {
+    pub(crate) fn take(&self) -> bool {
         self.left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok()
@@ -128,6 +128,18 @@ impl Budget {
         }
     }
 
+    /// Counts `n` calls now or fails at once, never waiting: a lane that must not hold up its
+    /// caller (a reconcile run stops when its share is used, CONTRACT §9.2).
+    pub fn try_reserve_now(&self, n: u32) -> Result<(), UpstreamError> {
+        let n = (n as usize).min(self.calls);
+        self.try_take(n).map_err(|until| {
+            let wait = until.saturating_duration_since(Instant::now());
+            UpstreamError::ShareUsed {
+                retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
+    }
+
     /// Spends one slot of `permit` if it has one, else reserves a fresh one.
     pub async fn acquire(
         &self,
@@ -204,6 +216,16 @@ mod tests {
         b.acquire(Some(&permit), deadline).await.unwrap();
         assert_eq!(b.in_window(), 2, "reserved slots were already counted");
         b.acquire(Some(&permit), deadline).await.unwrap();
+        assert_eq!(b.in_window(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_reservation_never_waits() {
+        let b = budget(3, 10);
+        b.try_reserve_now(2).unwrap();
+        let err = b.try_reserve_now(2).unwrap_err();
+        assert_eq!(err.retry_after(), Some(11));
+        b.try_reserve_now(1).unwrap();
         assert_eq!(b.in_window(), 3);
     }
 

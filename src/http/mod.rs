@@ -60,6 +60,13 @@ pub enum UpstreamError {
         /// The upstream's message.
         detail: String,
     },
+    /// A reconcile run's share of the Halo budget is used up: the run stops (never retried, never
+    /// waited for) and the next run resumes.
+    #[error("the reconcile budget share is used up for {retry_after} s")]
+    ShareUsed {
+        /// Seconds until the share has room again.
+        retry_after: u64,
+    },
     /// 404.
     #[error("{system:?} answered 404")]
     NotFound {
@@ -105,6 +112,7 @@ impl UpstreamError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::ShareUsed { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

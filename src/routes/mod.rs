@@ -21,6 +21,7 @@ pub const BACKSTOP: std::time::Duration = std::time::Duration::from_millis(500);
 pub mod cf_to_halo;
 pub mod halo_to_cf;
 pub mod health;
+pub mod reconcile;
 
 /// What actix hands every function: the request, its body stream, the app.
 pub type Request = (HttpRequest, web::Payload, web::Data<AppState>);

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use super::common::{HaloConnection, missing_halo};
-use super::parse::{parse_note_outcome, parse_number_map, parse_priority_map};
+use super::parse::{parse_id_list, parse_note_outcome, parse_number_map, parse_priority_map};
+use super::reconcile::NoteMode;
 use super::source::Source;
 use super::template::TitleTemplate;
 use super::{Readiness, SettingsError};
@@ -35,8 +36,96 @@ pub struct CfToHaloSettings {
     pub test_events: TestEvents,
     /// Ticket field choices.
     pub mapping: MappingSettings,
-    /// Outcome of the re-delivery note.
+    /// Outcome of the notes written on tickets.
     pub note_outcome: NoteOutcome,
+    /// What an agent investigation does to its ticket (CONTRACT §10.1).
+    pub investigation: InvestigationSettings,
+}
+
+/// What `HALO_INVESTIGATION_ACTIONS` does for one classification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvestigationAction {
+    /// Close the ticket (first `HALO_CLOSED_STATUS_ID`).
+    Close,
+    /// Set this `priority_id`.
+    Priority(u64),
+}
+
+/// `agent.investigation.completed.v1` handling.
+#[derive(Debug, Clone)]
+pub struct InvestigationSettings {
+    /// `HALO_INVESTIGATION_NOTE`.
+    pub note: NoteMode,
+    /// `HALO_INVESTIGATION_ACTIONS`: lower-case classification → action.
+    pub actions: HashMap<String, InvestigationAction>,
+    /// `CF_INVESTIGATION_CREATES`.
+    pub creates: bool,
+    /// The status a `close` sets: the first `HALO_CLOSED_STATUS_ID`.
+    pub closed_status_id: Option<u64>,
+}
+
+impl InvestigationSettings {
+    /// The action for a classification, compared case-insensitively.
+    pub fn action_for(&self, classification: &str) -> Option<InvestigationAction> {
+        self.actions.get(&classification.to_lowercase()).copied()
+    }
+}
+
+/// `Classification=close` or `Classification=priority:<id>`, comma list.
+fn parse_actions(
+    name: &str,
+    value: &str,
+) -> Result<HashMap<String, InvestigationAction>, SettingsError> {
+    let mut actions = HashMap::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || {
+            SettingsError::new(
+                name,
+                format!("expected Classification=close or Classification=priority:<id>, got {pair:?}"),
+            )
+        };
+        let (class, action) = pair.split_once('=').ok_or_else(bad)?;
+        let (class, action) = (class.trim(), action.trim());
+        if class.is_empty() {
+            return Err(bad());
+        }
+        let action = if action.eq_ignore_ascii_case("close") {
+            InvestigationAction::Close
+        } else {
+            let id = action
+                .strip_prefix("priority:")
+                .and_then(|id| id.trim().parse().ok())
+                .ok_or_else(bad)?;
+            InvestigationAction::Priority(id)
+        };
+        actions.insert(class.to_lowercase(), action);
+    }
+    Ok(actions)
+}
+
+fn parse_investigation(src: &mut Source) -> Result<InvestigationSettings, SettingsError> {
+    let note = src.choice("HALO_INVESTIGATION_NOTE", &NoteMode::CHOICES)?;
+    let actions = match src.get("HALO_INVESTIGATION_ACTIONS") {
+        Some(v) => parse_actions("HALO_INVESTIGATION_ACTIONS", v)?,
+        None => HashMap::new(),
+    };
+    let creates = src.choice("CF_INVESTIGATION_CREATES", &[("true", true), ("false", false)])?;
+    let closed_status_id = match src.get("HALO_CLOSED_STATUS_ID") {
+        Some(v) => parse_id_list("HALO_CLOSED_STATUS_ID", v)?.first().copied(),
+        None => None,
+    };
+    if closed_status_id.is_none() && actions.values().any(|a| *a == InvestigationAction::Close) {
+        return Err(SettingsError::new(
+            "HALO_INVESTIGATION_ACTIONS",
+            "close needs HALO_CLOSED_STATUS_ID (the status to set)",
+        ));
+    }
+    Ok(InvestigationSettings {
+        note,
+        actions,
+        creates,
+        closed_status_id,
+    })
 }
 
 /// Everything the incident → ticket mapping needs (CONTRACT §3.4).
@@ -105,6 +194,7 @@ pub(super) fn parse(
             .unwrap_or("Private Note"),
     );
     let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
+    let investigation = parse_investigation(src)?;
 
     let mut missing = Vec::new();
     if !src.secret_available("CF_WEBHOOK_SECRET") {
@@ -140,5 +230,6 @@ pub(super) fn parse(
             external_ref_field_id,
         },
         note_outcome,
+        investigation,
     }))
 }

@@ -21,6 +21,7 @@ mod common;
 mod contraforce;
 mod halo_to_cf;
 mod parse;
+mod reconcile;
 mod secrets;
 mod source;
 mod state;
@@ -28,7 +29,11 @@ mod template;
 #[cfg(test)]
 mod tests;
 
-pub use cf_to_halo::{CfToHaloSettings, MappingSettings, NoteOutcome, TestEvents};
+pub use cf_to_halo::{
+    CfToHaloSettings, InvestigationAction, InvestigationSettings, MappingSettings, NoteOutcome,
+    TestEvents,
+};
+pub use reconcile::{NoteMode, ReconcileSettings};
 pub use common::{HaloConnection, LogFormat, RateLimit};
 pub use contraforce::{ApiRoutes, ContraForceApi};
 pub use halo_to_cf::HaloToCfSettings;
@@ -81,6 +86,8 @@ pub struct Settings {
     pub cf_to_halo: Readiness<CfToHaloSettings>,
     /// HaloToCf settings, or what is missing.
     pub halo_to_cf: Readiness<HaloToCfSettings>,
+    /// Reconcile settings (all have defaults; it runs what the other two have configured).
+    pub reconcile: ReconcileSettings,
     /// Settings that held an unresolved Key Vault reference (logged at start).
     pub unresolved_key_vault_refs: Vec<String>,
     /// Key Vault for the secret settings, when `KEY_VAULT_URI` is set.
@@ -110,6 +117,7 @@ impl Settings {
         let halo = common::parse_halo_connection(&mut src)?;
         let cf_to_halo = cf_to_halo::parse(&mut src, halo.as_ref())?;
         let halo_to_cf = halo_to_cf::parse(&mut src, halo.as_ref())?;
+        let reconcile = reconcile::parse(&mut src)?;
         Ok(Settings {
             port: common.port,
             max_body_bytes: common.max_body_bytes,
@@ -120,6 +128,7 @@ impl Settings {
             halo,
             cf_to_halo,
             halo_to_cf,
+            reconcile,
             unresolved_key_vault_refs: src.into_unresolved(),
             key_vault,
             secret_env,

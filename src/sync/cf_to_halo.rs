@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::contraforce::webhook::{Incident, Mac};
+use crate::contraforce::webhook::{self, Envelope, Incident, Mac};
 use crate::error::ApiError;
 use crate::halo::client::HaloClient;
 use crate::http::{Deadline, UpstreamError};
 use crate::settings::{CfToHaloSettings, TestEvents};
+use crate::state::work::{ParkedEvent, Work};
 use crate::state::{StateStore, TicketSync};
 use crate::sync::mapping;
 
@@ -50,6 +51,7 @@ pub struct CfToHalo {
     halo: Arc<HaloClient>,
     store: Arc<dyn StateStore>,
     claim_hold: Duration,
+    ledger_ttl: Duration,
 }
 
 impl CfToHalo {
@@ -59,12 +61,37 @@ impl CfToHalo {
         halo: Arc<HaloClient>,
         store: Arc<dyn StateStore>,
         request_deadline: Duration,
+        ledger_ttl: Duration,
     ) -> Self {
         Self {
             settings,
             halo,
             store,
             claim_hold: request_deadline,
+            ledger_ttl,
+        }
+    }
+
+    /// The unfinished-work records (parked and failed events).
+    pub fn work(&self) -> Work<'_> {
+        Work::new(self.store.as_ref(), self.ledger_ttl)
+    }
+
+    /// After a delivery or a re-drive: a 503 parks the event for the next reconcile run, Halo's
+    /// rejection (a 502) moves it to the failed list, a ticket made or noted forgets it
+    /// (CONTRACT §9.2 step 1). A failure to record this is logged: the answer stands.
+    pub async fn settle(&self, event: ParkedEvent, result: &Result<CfOutcome, ApiError>) {
+        let event_id = event.event_id.clone();
+        let recorded = match result {
+            Err(ApiError::Unavailable { .. }) => self.work().park(event).await,
+            Err(ApiError::HaloRejected(message)) => self.work().fail(event, message).await,
+            Ok(CfOutcome::Created { .. } | CfOutcome::Updated { .. }) => {
+                self.work().unpark(&event_id).await
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(event_id, error = %e, "could not record the event for the reconcile run");
         }
     }
 
@@ -91,12 +118,37 @@ impl CfToHalo {
         Ok(first)
     }
 
-    /// Handles one verified `incident.created.v1` delivery; `mac` is its signature's, when it
-    /// came signed (a re-driven parked event did not).
+    /// Re-drives a parked event through the normal path (event ledger, claims, find-or-create).
+    pub async fn redrive(
+        &self,
+        event: &ParkedEvent,
+        deadline: Deadline,
+    ) -> Result<CfOutcome, ApiError> {
+        let envelope = webhook::parse(event.body.as_bytes(), event.schema.as_deref())
+            .map_err(|e| ApiError::Malformed {
+                detail: Some(e.to_string()),
+            })?;
+        match envelope {
+            Envelope::IncidentCreated { incident, is_test } => {
+                self.handle(
+                    &event.event_id,
+                    &incident,
+                    is_test || event.header_test,
+                    deadline,
+                )
+                .await
+            }
+            Envelope::Unhandled { event_type } => Err(ApiError::Malformed {
+                detail: Some(format!("{event_type} is not an event type the bridge handles")),
+            }),
+        }
+    }
+
+    /// Handles one verified `incident.created.v1` delivery of `event_id` (after
+    /// [`CfToHalo::event_for`]).
     pub async fn handle(
         &self,
         event_id: &str,
-        mac: Option<&Mac>,
         incident: &Incident,
         is_test: bool,
         deadline: Deadline,
@@ -106,7 +158,6 @@ impl CfToHalo {
                 ticket: mapping::ticket(incident, &self.settings.mapping),
             });
         }
-        let event_id = &self.event_for(event_id, mac).await?;
         if let Some(ticket_id) = self.store.processed_event(event_id).await? {
             return Ok(CfOutcome::Duplicate { ticket_id });
         }
@@ -199,9 +250,7 @@ impl CfToHalo {
                 .await?
             {
                 tracing::info!(event_id, ticket_id, "found the incident's ticket in halo");
-                self.store
-                    .link(reference, ticket_id, incident.account_id.as_deref())
-                    .await?;
+                self.link(reference, ticket_id, incident).await?;
                 self.add_note(ticket_id, event_id, incident, deadline)
                     .await?;
                 return Ok(CfOutcome::Updated { ticket_id });
@@ -213,9 +262,7 @@ impl CfToHalo {
             {
                 Ok(ticket_id) => {
                     tracing::info!(event_id, ticket_id, "created halo ticket");
-                    self.store
-                        .link(reference, ticket_id, incident.account_id.as_deref())
-                        .await?;
+                    self.link(reference, ticket_id, incident).await?;
                     let sync = TicketSync {
                         watermark: ACTIONS_AT_CREATION,
                         close_mirrored: false,
@@ -237,6 +284,20 @@ impl CfToHalo {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Links the incident's ticket (with its account) and watches its ContraForce comments.
+    async fn link(
+        &self,
+        reference: &str,
+        ticket_id: u64,
+        incident: &Incident,
+    ) -> Result<(), ApiError> {
+        self.store
+            .link(reference, ticket_id, incident.account_id.as_deref())
+            .await?;
+        self.work().watch(ticket_id).await?;
+        Ok(())
     }
 
     /// Notes a re-delivery on a linked ticket; `None` when Halo no longer has that ticket.

@@ -10,8 +10,10 @@ use crate::halo::model::{Action, Ticket};
 use crate::halo::webhook::Delivery;
 use crate::http::{Deadline, UpstreamError};
 use crate::settings::HaloToCfSettings;
+use crate::state::work::Work;
 use crate::state::{StateStore, TicketSync};
 use crate::sync::html_text::html_to_text;
+use crate::sync::mapping::is_bridge_note;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,7 @@ pub struct HaloToCf {
     cf: Arc<ContraForceClient>,
     store: Arc<dyn StateStore>,
     claim_hold: Duration,
+    ledger_ttl: Duration,
 }
 
 impl HaloToCf {
@@ -91,6 +94,7 @@ impl HaloToCf {
         cf: Arc<ContraForceClient>,
         store: Arc<dyn StateStore>,
         request_deadline: Duration,
+        ledger_ttl: Duration,
     ) -> Self {
         Self {
             settings,
@@ -98,7 +102,13 @@ impl HaloToCf {
             cf,
             store,
             claim_hold: request_deadline,
+            ledger_ttl,
         }
+    }
+
+    /// The unfinished-work records (pending tickets, watched tickets).
+    pub fn work(&self) -> Work<'_> {
+        Work::new(self.store.as_ref(), self.ledger_ttl)
     }
 
     /// The function's settings.
@@ -106,7 +116,8 @@ impl HaloToCf {
         &self.settings
     }
 
-    /// Handles one authenticated delivery.
+    /// Handles one authenticated delivery (or a reconcile run's look at a ticket). A 503 marks
+    /// the ticket pending, so the next reconcile run finishes it (CONTRACT §9.2 step 2).
     pub async fn handle(
         &self,
         delivery: &Delivery,
@@ -115,6 +126,21 @@ impl HaloToCf {
         let Some(ticket_id) = delivery.ticket_id else {
             return Ok(HaloOutcome::Ignored("no ticket id in payload"));
         };
+        let result = self.handle_ticket(ticket_id, delivery, deadline).await;
+        if let Err(ApiError::Unavailable { .. }) = &result
+            && let Err(e) = self.work().mark_pending(ticket_id).await
+        {
+            tracing::error!(ticket_id, error = %e, "could not mark the ticket pending");
+        }
+        result
+    }
+
+    async fn handle_ticket(
+        &self,
+        ticket_id: u64,
+        delivery: &Delivery,
+        deadline: Deadline,
+    ) -> Result<HaloOutcome, ApiError> {
         let delivery_id = delivery.delivery_id.as_deref();
         if let Some(id) = delivery_id
             && self.store.delivery_processed(id).await?
@@ -204,10 +230,19 @@ impl HaloToCf {
             return Ok(Err("not a CF-linked ticket"));
         };
         let cf = &self.settings.cf;
+        let known = link.is_some();
         let account = link.and_then(|l| l.account_id).or_else(|| {
             let client = ticket.client_id?;
             cf.account_for_client(client).map(str::to_string)
         });
+        if !known {
+            // Linked by its reference alone (made elsewhere, or before links were watched):
+            // recorded now, so reconcile runs find it and later deliveries need no lookup.
+            if let Some(r) = &reference {
+                self.store.link(r, ticket.id, account.as_deref()).await?;
+            }
+            self.work().watch(ticket.id).await?;
+        }
         let Some(workspace) = cf.workspace_for(account.as_deref()) else {
             tracing::warn!(
                 ticket_id = ticket.id,
@@ -239,7 +274,8 @@ impl HaloToCf {
             .filter(|t| !t.is_empty());
         let text =
             from_html.or_else(|| action.note.as_deref().map(str::trim).map(str::to_string))?;
-        (!text.is_empty()).then_some(text)
+        // Our own notes never go back, whoever Halo names as their author.
+        (!text.is_empty() && !is_bridge_note(&text)).then_some(text)
     }
 
     /// Posts every new public note, oldest first, advancing the watermark after each post.

@@ -129,6 +129,72 @@ pub fn ticket(incident: &Incident, m: &MappingSettings) -> Value {
     t
 }
 
+/// How every Halo note the bridge writes begins, as plain text: such a note is never sent to
+/// ContraForce, even a public one from an agent that is not `HALO_INTEGRATION_AGENT_ID`.
+const BRIDGE_NOTE_OPENINGS: [&str; 3] = [
+    "ContraForce re-delivered incident ",
+    "ContraForce agent investigation:",
+    "ContraForce comment by ",
+];
+
+/// How every ContraForce comment the bridge writes begins: such a comment is never copied to
+/// Halo (the comments, and the close comment ContraForce may log as a closing comment).
+const BRIDGE_COMMENT_OPENINGS: [&str; 2] = ["[Halo ticket #", "Closed in HaloPSA (ticket #"];
+
+/// Whether a Halo note's plain text is one the bridge wrote.
+pub fn is_bridge_note(text: &str) -> bool {
+    BRIDGE_NOTE_OPENINGS.iter().any(|o| text.starts_with(o))
+}
+
+/// Whether a ContraForce comment's text is one the bridge wrote.
+pub fn is_bridge_comment(text: &str) -> bool {
+    let text = text.trim_start();
+    BRIDGE_COMMENT_OPENINGS.iter().any(|o| text.starts_with(o))
+}
+
+/// Escaped text with its line breaks as `<br>`.
+fn escape_lines(text: &str) -> String {
+    escape_html(text.trim())
+        .replace("\r\n", "\n")
+        .replace('\n', "<br>")
+}
+
+/// `note_html` of a ContraForce comment copied to Halo (CONTRACT §10.2).
+pub fn comment_note_html(author: Option<&str>, message: &str) -> String {
+    format!(
+        "<p><strong>ContraForce comment by {}</strong></p><p>{}</p>",
+        escape_html(author.unwrap_or("ContraForce")),
+        escape_lines(message)
+    )
+}
+
+/// `note_html` of a ContraForce comment copied to Halo (CONTRACT §10.1): absent parts left out.
+pub fn investigation_note_html(
+    classification: Option<&str>,
+    reason: Option<&str>,
+    malicious_score: Option<&str>,
+    comment: Option<&str>,
+) -> String {
+    let mut head = String::from("<p><strong>ContraForce agent investigation:</strong>");
+    if let Some(c) = classification {
+        let _ = write!(head, " {}", escape_html(c));
+    }
+    if let Some(r) = reason {
+        let _ = write!(head, " ({})", escape_html(r));
+    }
+    if let Some(score) = malicious_score {
+        if classification.is_some() || reason.is_some() {
+            head.push(',');
+        }
+        let _ = write!(head, " malicious score {}/100", escape_html(score));
+    }
+    head.push_str("</p>");
+    if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
+        let _ = write!(head, "<p>{}</p>", escape_lines(comment));
+    }
+    head
+}
+
 /// `note_html` of the private note written when an already-linked incident is delivered again.
 pub fn redelivery_note_html(incident_id: &str, event_id: &str) -> String {
     format!(

@@ -1,4 +1,5 @@
-//! Operator commands: `halo-lookup`, `send-test-event`, `check-config`.
+//! Operator commands: `halo-lookup`, `send-test-event`, `check-config`, and the reconcile
+//! commands `reconcile`, `status`, `replay`.
 //!
 //! They read the same settings as the handler, print for a person (or `--json` for a script),
 //! and end with one clear line and a non-zero exit code when something is wrong. Exit codes:
@@ -17,6 +18,7 @@ use crate::settings::Settings;
 pub mod check_config;
 pub mod halo_lookup;
 pub mod send_test_event;
+pub mod work;
 
 /// Exit code when the settings or the arguments cannot be used.
 pub const EXIT_USAGE: u8 = 2;

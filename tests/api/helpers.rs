@@ -319,10 +319,49 @@ impl TestApp {
         body["ticketId"].as_u64().unwrap()
     }
 
+    /// Has the Functions host fire the Reconcile timer: `POST /Reconcile` with the JSON
+    /// invocation body a timer trigger gets (reference/azure.md §1.6). Returns the summary.
+    pub async fn reconcile(&self) -> Value {
+        let r = self
+            .post_raw(
+                "/Reconcile",
+                &[("Content-Type", "application/json".into())],
+                serde_json::to_vec(&timer_invocation()).unwrap(),
+            )
+            .await;
+        let (status, body) = answer(r).await;
+        assert_eq!(status, 200, "{body}");
+        body["ReturnValue"].clone()
+    }
+
     /// Halo API calls (token calls excluded).
     pub fn halo_api_calls(&self) -> usize {
         self.sandbox.halo.api_requests()
     }
+}
+
+/// The body the Functions host POSTs to a timer-triggered custom handler function.
+pub fn timer_invocation() -> Value {
+    json!({
+        "Data": {
+            "timer": {
+                "Schedule": {"AdjustForDST": true},
+                "ScheduleStatus": {
+                    "Last": "2026-12-01T19:55:00+00:00",
+                    "Next": "2026-12-01T20:05:00+00:00",
+                    "LastUpdated": "2026-12-01T19:55:00+00:00"
+                },
+                "IsPastDue": false
+            }
+        },
+        "Metadata": {
+            "sys": {
+                "MethodName": "Reconcile",
+                "UtcNow": "2026-12-01T20:00:00.0123456Z",
+                "RandGuid": "3f1c9a52-7d2e-4b8a-9c61-0e5f4d3b2a19"
+            }
+        }
+    })
 }
 
 /// Status and JSON body of a response.

@@ -52,6 +52,32 @@ fn each_function_has_one_post_trigger_with_a_function_key_and_one_http_output() 
 }
 
 #[test]
+fn reconcile_has_exactly_one_timer_trigger_on_the_reconcile_schedule_setting() {
+    // CONTRACT §9.1: the host runs it as a singleton and calls POST /Reconcile (JSON invocation).
+    let f = read_json("Reconcile/function.json");
+    let bindings = f["bindings"].as_array().expect("bindings");
+    assert_eq!(
+        bindings,
+        &vec![json!({
+            "type": "timerTrigger",
+            "direction": "in",
+            "name": "timer",
+            "schedule": "%RECONCILE_SCHEDULE%"
+        })],
+        "Reconcile/function.json"
+    );
+    assert!(
+        bindings
+            .iter()
+            .all(|b| b["type"] != "httpTrigger" && b["type"] != "http"),
+        "Reconcile has no HTTP binding"
+    );
+    // the setting the schedule names exists wherever the host may run
+    let example = read_json("local.settings.json.example");
+    assert_eq!(example["Values"]["RECONCILE_SCHEDULE"], "0 */5 * * * *");
+}
+
+#[test]
 fn local_settings_example_lists_every_contract_setting() {
     let contract = std::fs::read_to_string("../shared/spec/CONTRACT.md").unwrap();
     let section = contract

@@ -15,6 +15,7 @@ mod layout;
 mod logs;
 mod packaging;
 mod process;
+mod reconcile;
 mod properties;
 mod resilience;
 mod telemetry;

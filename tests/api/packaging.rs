@@ -88,11 +88,36 @@ fn azure_yaml_deploys_the_staged_dist_as_a_custom_function_app() {
         assert!(lines.contains(&needed), "azure.yaml lacks `{needed}`");
     }
     assert!(yaml.contains("azd config set alpha.language.custom on"));
+    // the three functions are staged by scripts/package, and its comments say so
+    let script = std::fs::read_to_string("scripts/package").unwrap();
+    assert!(
+        script.contains("for function in CfToHalo HaloToCf Reconcile; do"),
+        "scripts/package must stage Reconcile/"
+    );
+    assert!(script.contains("dist/Reconcile/function.json"));
+    for (file, text) in [("azure.yaml", &yaml), ("scripts/package", &script)] {
+        assert!(
+            text.contains("Reconcile/"),
+            "{file}'s comment lacks Reconcile/"
+        );
+    }
     let funcignore = std::fs::read_to_string(".funcignore").unwrap();
     for ignored in ["target", "src", "local.settings.json"] {
         assert!(
             funcignore.lines().any(|l| l == ignored),
             ".funcignore lacks {ignored}"
+        );
+    }
+    assert!(
+        funcignore.contains("three function folders"),
+        ".funcignore's comment names the three functions"
+    );
+    for function in ["CfToHalo", "HaloToCf", "Reconcile"] {
+        assert!(
+            !funcignore
+                .lines()
+                .any(|l| l.trim_end_matches('/') == function),
+            ".funcignore must not exclude {function}/"
         );
     }
 }
@@ -144,6 +169,7 @@ fn the_package_is_a_static_handler_that_answers_the_host_ping_or_names_what_is_m
         "host.json",
         "CfToHalo/function.json",
         "HaloToCf/function.json",
+        "Reconcile/function.json",
     ] {
         assert_eq!(
             std::fs::read(Path::new("dist").join(f)).unwrap(),
@@ -159,6 +185,7 @@ fn the_package_is_a_static_handler_that_answers_the_host_ping_or_names_what_is_m
         [
             "CfToHalo/function.json",
             "HaloToCf/function.json",
+            "Reconcile/function.json",
             "handler",
             "host.json"
         ]

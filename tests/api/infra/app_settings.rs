@@ -29,8 +29,13 @@ fn no_secret_literals_in_templates_or_parameters() {
     for file in all_files() {
         for p in file.params() {
             let secure = p.decorators.iter().any(|d| d.starts_with("@secure"));
+            // A @secure() parameter may default to nothing (`''`: an optional secret the
+            // template stores only when given, see cfWebhookAuthorization), never to a value.
+            let empty_default = p
+                .default
+                .is_some_and(|d| file.string(d).is_some_and(|v| v.is_empty()));
             assert!(
-                !((looks_secret(&p.name) || secure) && p.default.is_some()),
+                !((looks_secret(&p.name) || secure) && p.default.is_some() && !empty_default),
                 "{}: param {} is secret-like and has a default",
                 file.name(),
                 p.name
@@ -104,10 +109,10 @@ fn every_setting_the_handler_requires_is_provided_or_a_documented_parameter() {
         let value = provided
             .get(setting)
             .unwrap_or_else(|| panic!("{setting} is not in handlerSettings"));
-        if value.kind() != "identifier" {
+        // `param` itself, or `string(param)` for an int parameter (app settings are strings)
+        let Some(name) = passed_param(&main, *value) else {
             continue; // computed by the template
-        }
-        let name = main.text(*value);
+        };
         let param = main
             .param(name)
             .unwrap_or_else(|| panic!("{setting}: {name} is not a parameter"));
@@ -130,17 +135,40 @@ fn every_setting_the_handler_requires_is_provided_or_a_documented_parameter() {
                 "{setting} is required: @minLength(1)"
             );
         } else {
-            let default = main
-                .string(
-                    param
-                        .default
-                        .unwrap_or_else(|| panic!("{setting}: no default")),
-                )
-                .unwrap();
+            let default = param
+                .default
+                .unwrap_or_else(|| panic!("{setting}: no default"));
+            let declared = main.param_type(name);
+            let default = if declared == "int" {
+                // an int parameter reaches the setting through string(), bounded by Bicep
+                assert_eq!(
+                    main.text(*value),
+                    format!("string({name})"),
+                    "{setting}: an int parameter is passed as string({name})"
+                );
+                assert_eq!(default.kind(), "number", "{setting}: default");
+                for bound in ["@minValue(", "@maxValue("] {
+                    assert!(
+                        param.decorators.iter().any(|d| d.starts_with(bound)),
+                        "{setting}: the int parameter {name} needs {bound}…)"
+                    );
+                }
+                main.text(default).to_string()
+            } else {
+                assert_eq!(declared, "string", "{setting}: {name}");
+                main.string(default).unwrap()
+            };
             assert_eq!(
                 default, defaults[setting],
                 "{setting}: default differs from CONTRACT §2"
             );
+            // a choice parameter's default is one of its choices
+            if let Some(allowed) = param.decorators.iter().find(|d| d.starts_with("@allowed(")) {
+                assert!(
+                    allowed.contains(&format!("'{default}'")),
+                    "{setting}: default {default} is not @allowed"
+                );
+            }
         }
     }
 
@@ -174,6 +202,49 @@ fn every_setting_the_handler_requires_is_provided_or_a_documented_parameter() {
         merged.contains("handlerSettings") && merged.contains("platformSettings"),
         "{merged}"
     );
+}
+
+/// The parameter `value` passes straight through: `param` or `string(param)`.
+fn passed_param<'t>(main: &'t super::bicep::Bicep, value: Node<'t>) -> Option<&'t str> {
+    match value.kind() {
+        "identifier" => Some(main.text(value)),
+        "call_expression" => {
+            let function = value.child_by_field_name("function")?;
+            let arguments = named_children(value.child_by_field_name("arguments")?);
+            (main.text(function) == "string"
+                && arguments.len() == 1
+                && arguments[0].kind() == "identifier")
+                .then(|| main.text(arguments[0]))
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn the_new_choice_settings_are_constrained_to_the_contract_values() {
+    let main = load("infra/main.bicep");
+    for (name, choices) in [
+        ("cfApiRoutes", &["'auto'", "'source'", "'workspace'"][..]),
+        ("haloInvestigationNote", &["'private'", "'public'", "'off'"]),
+        ("cfCommentsToHalo", &["'private'", "'public'", "'off'"]),
+        ("cfInvestigationCreates", &["'true'", "'false'"]),
+        ("haloCloseOnCfClose", &["'true'", "'false'"]),
+    ] {
+        let param = main.param(name).unwrap_or_else(|| panic!("param {name}"));
+        let allowed = param
+            .decorators
+            .iter()
+            .find(|d| d.starts_with("@allowed("))
+            .unwrap_or_else(|| panic!("{name}: @allowed"));
+        for choice in choices {
+            assert!(allowed.contains(choice), "{name}: {allowed} lacks {choice}");
+        }
+        let listed = allowed.matches('\'').count() / 2;
+        assert_eq!(listed, choices.len(), "{name}: {allowed}");
+    }
+    // the timer's schedule binding expression must always resolve: never an empty setting
+    let schedule = main.param("reconcileSchedule").unwrap();
+    assert!(schedule.decorators.iter().any(|d| d == "@minLength(1)"));
 }
 
 #[test]

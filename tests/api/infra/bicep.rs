@@ -114,6 +114,16 @@ impl Bicep {
             .collect()
     }
 
+    /// The declared type of the `param` called `name` (`string`, `int`, …).
+    pub(super) fn param_type(&self, name: &str) -> String {
+        self.declarations("parameter_declaration")
+            .into_iter()
+            .map(|(n, _)| named_children(n))
+            .find(|c| self.text(c[0]) == name)
+            .map(|c| self.text(c[1]).to_string())
+            .unwrap_or_else(|| panic!("no param {name}"))
+    }
+
     /// The `param` called `name`.
     pub(super) fn param(&self, name: &str) -> Option<Param<'_>> {
         self.params().into_iter().find(|p| p.name == name)

@@ -48,10 +48,11 @@ pub(super) fn required_settings() -> BTreeSet<String> {
     names
 }
 
-/// CONTRACT §6: the settings that come from Key Vault.
+/// CONTRACT §6: the settings that come from Key Vault, plus the §2 optional rows whose meaning
+/// says `secret (Key Vault …)` (e.g. `CF_WEBHOOK_AUTHORIZATION`).
 pub(super) fn secret_settings() -> BTreeSet<String> {
     let c = contract();
-    let names = setting_names(between(
+    let mut names = setting_names(between(
         &c,
         "the secret settings",
         "are read from Key Vault",
@@ -60,6 +61,27 @@ pub(super) fn secret_settings() -> BTreeSet<String> {
         names.contains("CF_WEBHOOK_SECRET") && names.len() >= 7,
         "{names:?}"
     );
+    names.extend(optional_secret_settings());
+    names
+}
+
+/// CONTRACT §2's optional rows whose meaning starts `secret (Key Vault …)`.
+pub(super) fn optional_secret_settings() -> BTreeSet<String> {
+    let c = contract();
+    let section = between(&c, "Optional, with defaults:", "Malformed values");
+    let names: BTreeSet<String> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .filter_map(|row| {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let meaning = cells.get(3)?;
+            meaning
+                .starts_with("secret (Key Vault")
+                .then(|| setting_names(cells[1]))
+        })
+        .flatten()
+        .collect();
+    assert!(names.contains("CF_WEBHOOK_AUTHORIZATION"), "{names:?}");
     names
 }
 

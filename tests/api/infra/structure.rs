@@ -254,13 +254,163 @@ fn ledger_blobs_expire_by_a_lifecycle_rule_after_ledger_ttl_days() {
     for prefix in [
         "'${stateContainerName}/events/'",
         "'${stateContainerName}/deliveries/'",
+        "'${stateContainerName}/macs/'",
+        "'${stateContainerName}/parked/'",
+        "'${stateContainerName}/failed/'",
+        "'${stateContainerName}/pending/'",
+        "'${stateContainerName}/progress/'",
     ] {
         assert!(storage.contains(prefix), "{prefix} not expired");
     }
+    // links, watermarks, claims and Reconcile's own state never expire
+    for kept in ["watch", "reconcile", "refs", "tickets", "claims"] {
+        let prefix = format!("'${{stateContainerName}}/{kept}/'");
+        assert!(!storage.contains(&prefix), "{prefix} must not expire");
+    }
+    let st = load("infra/modules/storage.bicep");
+    let policy = &st.resources_of("Microsoft.Storage/storageAccounts/managementPolicies")[0];
+    let prefixes: Vec<String> = descendants(policy.body)
+        .into_iter()
+        .filter(|n| n.kind() == "object_property" && st.key(*n) == "prefixMatch")
+        .flat_map(|p| named_children(*named_children(p).last().unwrap()))
+        .map(|n| st.text(n).to_string())
+        .collect();
+    assert_eq!(
+        prefixes,
+        [
+            "events",
+            "deliveries",
+            "macs",
+            "parked",
+            "failed",
+            "pending",
+            "progress"
+        ]
+        .map(|k| format!("'${{stateContainerName}}/{k}/'")),
+        "the rule expires exactly the ledger's expiring records"
+    );
     assert!(storage.contains("daysAfterModificationGreaterThan: ledgerTtlDays"));
     let main = std::fs::read_to_string("infra/main.bicep").unwrap();
     assert!(
         main.contains("ledgerTtlDays: int(ledgerTtlDays)"),
         "the TTL parameter reaches the rule"
     );
+}
+
+#[test]
+fn the_optional_cf_webhook_authorization_secret_is_stored_only_when_given_and_never_an_app_setting()
+{
+    // main.bicep: an optional @secure() parameter, empty by default, handed to the vault module
+    let main = load("infra/main.bicep");
+    let param = main
+        .param("cfWebhookAuthorization")
+        .expect("param cfWebhookAuthorization");
+    assert!(param.decorators.iter().any(|d| d == "@secure()"));
+    assert!(
+        param
+            .decorators
+            .iter()
+            .any(|d| d.starts_with("@description(") && d.contains("CF_WEBHOOK_AUTHORIZATION"))
+    );
+    assert_eq!(main.param_type("cfWebhookAuthorization"), "string");
+    assert_eq!(
+        main.string(param.default.expect("a default")).as_deref(),
+        Some(""),
+        "optional: empty by default"
+    );
+    let (kv_module, _) = main
+        .declarations("module_declaration")
+        .into_iter()
+        .find(|(m, _)| main.text(*m).contains("'modules/keyvault.bicep'"))
+        .expect("main.bicep uses modules/keyvault.bicep");
+    let passed = descendants(kv_module)
+        .into_iter()
+        .filter(|n| n.kind() == "object_property")
+        .find(|p| main.key(*p) == "cfWebhookAuthorization")
+        .map(|p| main.text(*named_children(p).last().unwrap()).to_string());
+    assert_eq!(passed.as_deref(), Some("cfWebhookAuthorization"));
+    // it is never a setting, a parameters-file entry or an output
+    let settings = main.variable("handlerSettings").unwrap();
+    for p in descendants(settings)
+        .into_iter()
+        .filter(|n| n.kind() == "object_property")
+    {
+        assert_ne!(main.key(p), "CF_WEBHOOK_AUTHORIZATION");
+        assert!(
+            !main.text(p).contains("cfWebhookAuthorization"),
+            "handlerSettings carries it: {}",
+            main.text(p)
+        );
+    }
+    assert!(
+        main.outputs()
+            .values()
+            .all(|v| !v.contains("cfWebhookAuthorization"))
+    );
+    let params = super::bicep::parameters_json();
+    let params_text = params.to_string();
+    assert!(
+        params["parameters"].get("cfWebhookAuthorization").is_none()
+            && !params_text.contains("CF_WEBHOOK_AUTHORIZATION"),
+        "main.parameters.json must not read the secret"
+    );
+    for file in all_files() {
+        for (key, value) in file.properties() {
+            assert_ne!(key, "CF_WEBHOOK_AUTHORIZATION", "{}", file.name());
+            if file.name().ends_with("functionapp.bicep") {
+                assert!(!file.text(value).contains("cfWebhookAuthorization"));
+            }
+        }
+    }
+
+    // keyvault.bicep: the secret cf-webhook-authorization, created only when the value is non-empty
+    let kv = load("infra/modules/keyvault.bicep");
+    let input = kv
+        .param("cfWebhookAuthorization")
+        .expect("keyvault.bicep param cfWebhookAuthorization");
+    assert!(input.decorators.iter().any(|d| d == "@secure()"));
+    assert!(input.default.is_none(), "main.bicep always passes it");
+    let secrets = kv.resources_of("Microsoft.KeyVault/vaults/secrets");
+    assert_eq!(
+        secrets.len(),
+        1,
+        "exactly one secret comes through the template"
+    );
+    let secret = &secrets[0];
+    assert_eq!(
+        kv.string(kv.prop(secret.body, "name").unwrap()).as_deref(),
+        Some("cf-webhook-authorization")
+    );
+    assert_eq!(kv.text(kv.prop(secret.body, "parent").unwrap()), "vault");
+    assert_eq!(
+        kv.text(kv.path(secret.body, &["properties", "value"]).unwrap()),
+        "cfWebhookAuthorization"
+    );
+    let declaration = secret.body.parent().expect("the resource body's parent");
+    assert_eq!(
+        declaration.kind(),
+        "if_statement",
+        "the secret must be conditional"
+    );
+    let condition = named_children(declaration)[0];
+    assert_eq!(
+        kv.text(condition).split_whitespace().collect::<String>(),
+        "(!empty(cfWebhookAuthorization))"
+    );
+    assert!(
+        kv.outputs()
+            .values()
+            .all(|v| !v.contains("cfWebhookAuthorization"))
+    );
+    // no other template creates Key Vault secrets
+    for file in all_files() {
+        if !file.name().ends_with("keyvault.bicep") {
+            assert!(
+                file.resources_of("Microsoft.KeyVault/vaults/secrets")
+                    .is_empty(),
+                "{}",
+                file.name()
+            );
+        }
+    }
 }

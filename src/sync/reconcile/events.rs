@@ -1,0 +1,46 @@
+//! Step 1: parked ContraForce events, most severe first, then oldest (CONTRACT §9.2).
+
+use super::{Run, Step};
+use crate::error::ApiError;
+
+impl Run<'_> {
+    /// Re-drives every parked event; Halo's rejection moves one to the failed list, an outage or
+    /// the run's budget stops the step.
+    pub(super) async fn parked_events(&mut self) -> Step {
+        const STEP: &str = "parked events";
+        let Some(cf_to_halo) = &self.cf_to_halo else {
+            return Step::Done;
+        };
+        let work = self.reconcile.work();
+        let parked = match work.parked().await {
+            Ok(parked) => parked,
+            Err(e) => return self.stopped(STEP, &e),
+        };
+        for event in parked {
+            if self.out_of_time() {
+                return self.stopped(STEP, &"the run's deadline");
+            }
+            let result = cf_to_halo.redrive(&event, self.item_deadline()).await;
+            let event_id = event.event_id.clone();
+            let recorded = match result {
+                Ok(outcome) => {
+                    tracing::info!(event_id, ?outcome, "parked event processed");
+                    self.summary.events_redriven += 1;
+                    work.unpark(&event_id).await
+                }
+                Err(ApiError::HaloRejected(message)) | Err(ApiError::Malformed {
+                    detail: Some(message),
+                }) => {
+                    tracing::warn!(event_id, %message, "parked event rejected: moved to the failed list");
+                    self.summary.events_failed += 1;
+                    work.fail(event, &message).await
+                }
+                Err(e) => return self.stopped(STEP, &e),
+            };
+            if let Err(e) = recorded {
+                return self.stopped(STEP, &e);
+            }
+        }
+        Step::Done
+    }
+}
