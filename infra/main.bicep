@@ -260,14 +260,14 @@ param reconcileDeadlineSeconds int = 240
 @description('RECONCILE_BUDGET_SHARE: the share (above 0, at most 1) of HALO_RATE_LIMIT\'s calls reconcile runs may use in any window. Default 0.5.')
 param reconcileBudgetShare string = '0.5'
 
-@minValue(0)
+@minValue(1)
 @maxValue(10080)
-@description('RECONCILE_LOOKBACK_MINUTES: how far back the first sweep of updated Halo tickets looks, 0-10080 minutes (a week). Default 60.')
+@description('RECONCILE_LOOKBACK_MINUTES: how far back the first sweep of updated Halo tickets looks, 1-10080 minutes (a week). Default 60.')
 param reconcileLookbackMinutes int = 60
 
-@minValue(1)
+@minValue(0)
 @maxValue(10000)
-@description('RECONCILE_MAX_TICKETS: most CF-linked tickets one reconcile run checks in ContraForce, 1-10000. Default 200.')
+@description('RECONCILE_MAX_TICKETS: most CF-linked tickets one reconcile run checks in ContraForce, 0-10000 (0: none). Default 200.')
 param reconcileMaxTickets int = 200
 
 // ---------------------------------------------------------------------------------------------

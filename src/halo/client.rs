@@ -83,7 +83,11 @@ impl HaloClient {
 
     /// One call's slot: from `permit` while it lasts (both budgets were counted when it was
     /// reserved), else from the lane (at once or not at all) and the budget.
-    async fn acquire(&self, permit: Option<&Permit>, deadline: Deadline) -> Result<(), UpstreamError> {
+    async fn acquire(
+        &self,
+        permit: Option<&Permit>,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
         if permit.is_some_and(Permit::take) {
             return Ok(());
         }

@@ -86,7 +86,12 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         let event_id = call.function.event_for(event_id, Some(&mac)).await?;
         let outcome = call
             .function
-            .handle(&event_id, &incident, body_is_test || header_is_test, deadline)
+            .handle(
+                &event_id,
+                &incident,
+                body_is_test || header_is_test,
+                deadline,
+            )
             .await;
         let parked = ParkedEvent {
             event_id,

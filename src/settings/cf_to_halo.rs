@@ -81,7 +81,9 @@ fn parse_actions(
         let bad = || {
             SettingsError::new(
                 name,
-                format!("expected Classification=close or Classification=priority:<id>, got {pair:?}"),
+                format!(
+                    "expected Classification=close or Classification=priority:<id>, got {pair:?}"
+                ),
             )
         };
         let (class, action) = pair.split_once('=').ok_or_else(bad)?;
@@ -109,7 +111,10 @@ fn parse_investigation(src: &mut Source) -> Result<InvestigationSettings, Settin
         Some(v) => parse_actions("HALO_INVESTIGATION_ACTIONS", v)?,
         None => HashMap::new(),
     };
-    let creates = src.choice("CF_INVESTIGATION_CREATES", &[("true", true), ("false", false)])?;
+    let creates = src.choice(
+        "CF_INVESTIGATION_CREATES",
+        &[("true", true), ("false", false)],
+    )?;
     let closed_status_id = match src.get("HALO_CLOSED_STATUS_ID") {
         Some(v) => parse_id_list("HALO_CLOSED_STATUS_ID", v)?.first().copied(),
         None => None,

@@ -33,10 +33,10 @@ pub use cf_to_halo::{
     CfToHaloSettings, InvestigationAction, InvestigationSettings, MappingSettings, NoteOutcome,
     TestEvents,
 };
-pub use reconcile::{NoteMode, ReconcileSettings};
 pub use common::{HaloConnection, LogFormat, RateLimit};
 pub use contraforce::{ApiRoutes, ContraForceApi};
 pub use halo_to_cf::HaloToCfSettings;
+pub use reconcile::{NoteMode, ReconcileSettings};
 pub use secrets::KeyVaultSettings;
 pub use state::{StateKind, StateSettings};
 pub use template::{Placeholder, Segment, TitleTemplate};

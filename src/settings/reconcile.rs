@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::parse::{parse_note_outcome, parse_u64};
-use super::{NoteOutcome, SettingsError};
 use super::source::Source;
+use super::{NoteOutcome, SettingsError};
 
 /// Whether and how notes the bridge writes in Halo are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,15 +107,18 @@ pub(super) fn parse(src: &mut Source) -> Result<ReconcileSettings, SettingsError
             "expected an NCRONTAB expression with six fields such as 0 */5 * * * *, or hh:mm:ss",
         ));
     }
-    let deadline = bounded(src, "RECONCILE_DEADLINE_SECONDS", 240, 10..=3600)?;
+    let deadline = bounded(src, "RECONCILE_DEADLINE_SECONDS", 240, 10..=600)?;
     let budget_share = match src.get("RECONCILE_BUDGET_SHARE") {
         Some(v) => parse_share("RECONCILE_BUDGET_SHARE", v)?,
         None => 0.5,
     };
     let lookback = bounded(src, "RECONCILE_LOOKBACK_MINUTES", 60, 1..=10_080)?;
-    let max_tickets = bounded(src, "RECONCILE_MAX_TICKETS", 200, 0..=100_000)?;
+    let max_tickets = bounded(src, "RECONCILE_MAX_TICKETS", 200, 0..=10_000)?;
     let comments_to_halo = src.choice("CF_COMMENTS_TO_HALO", &NoteMode::CHOICES)?;
-    let close_on_cf_close = src.choice("HALO_CLOSE_ON_CF_CLOSE", &[("false", false), ("true", true)])?;
+    let close_on_cf_close = src.choice(
+        "HALO_CLOSE_ON_CF_CLOSE",
+        &[("false", false), ("true", true)],
+    )?;
     let note_outcome = parse_note_outcome(
         src.get("HALO_PRIVATE_NOTE_OUTCOME")
             .unwrap_or("Private Note"),
@@ -138,10 +141,21 @@ mod tests {
 
     #[test]
     fn schedules_are_six_field_ncrontab_or_an_interval() {
-        for ok in ["0 */5 * * * *", "*/10 * * * * *", "0 0 9-17 * * Mon-Fri", "00:05:00"] {
+        for ok in [
+            "0 */5 * * * *",
+            "*/10 * * * * *",
+            "0 0 9-17 * * Mon-Fri",
+            "00:05:00",
+        ] {
             assert!(valid_schedule(ok), "{ok}");
         }
-        for bad in ["*/5 * * * *", "every 5 minutes", "0 */5 * * * * *", "5:00", ""] {
+        for bad in [
+            "*/5 * * * *",
+            "every 5 minutes",
+            "0 */5 * * * * *",
+            "5:00",
+            "",
+        ] {
             assert!(!valid_schedule(bad), "{bad}");
         }
     }

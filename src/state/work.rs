@@ -400,10 +400,18 @@ mod tests {
         let store = MemoryStore::new(Duration::from_secs(3600));
         let work = Work::new(&store, Duration::from_secs(3600));
         let now = now_ms();
-        work.park(event("low-old", "Low", now - 3000)).await.unwrap();
-        work.park(event("high-new", "High", now - 1000)).await.unwrap();
-        work.park(event("high-old", "high", now - 2000)).await.unwrap();
-        work.park(event("odd", "Whatever", now - 9000)).await.unwrap();
+        work.park(event("low-old", "Low", now - 3000))
+            .await
+            .unwrap();
+        work.park(event("high-new", "High", now - 1000))
+            .await
+            .unwrap();
+        work.park(event("high-old", "high", now - 2000))
+            .await
+            .unwrap();
+        work.park(event("odd", "Whatever", now - 9000))
+            .await
+            .unwrap();
         // Parked again later: keeps its original place.
         work.park(event("low-old", "Low", now)).await.unwrap();
         let order: Vec<String> = work

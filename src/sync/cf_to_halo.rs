@@ -124,9 +124,11 @@ impl CfToHalo {
         event: &ParkedEvent,
         deadline: Deadline,
     ) -> Result<CfOutcome, ApiError> {
-        let envelope = webhook::parse(event.body.as_bytes(), event.schema.as_deref())
-            .map_err(|e| ApiError::Malformed {
-                detail: Some(e.to_string()),
+        let envelope =
+            webhook::parse(event.body.as_bytes(), event.schema.as_deref()).map_err(|e| {
+                ApiError::Malformed {
+                    detail: Some(e.to_string()),
+                }
             })?;
         match envelope {
             Envelope::IncidentCreated { incident, is_test } => {
@@ -139,7 +141,9 @@ impl CfToHalo {
                 .await
             }
             Envelope::Unhandled { event_type } => Err(ApiError::Malformed {
-                detail: Some(format!("{event_type} is not an event type the bridge handles")),
+                detail: Some(format!(
+                    "{event_type} is not an event type the bridge handles"
+                )),
             }),
         }
     }

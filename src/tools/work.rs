@@ -44,7 +44,11 @@ async fn run_once(command: &str, state: &AppState) -> ExitCode {
     let reconcile = match &state.reconcile {
         Ok(r) => r,
         Err(missing) => {
-            return fail(command, 1, format!("not configured: missing {}", missing.join(", ")));
+            return fail(
+                command,
+                1,
+                format!("not configured: missing {}", missing.join(", ")),
+            );
         }
     };
     match reconcile.run().await {
@@ -69,7 +73,10 @@ fn ago(at_ms: u64) -> String {
 fn rfc3339(at_ms: u64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp((at_ms / 1000) as i64)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{}Z", crate::sync::reconcile::halo_date(at.unix_timestamp()))
+    format!(
+        "{}Z",
+        crate::sync::reconcile::halo_date(at.unix_timestamp())
+    )
 }
 
 /// `status [--json]`.
@@ -139,7 +146,10 @@ pub async fn status(as_json: bool) -> ExitCode {
     if failed.is_empty() {
         println!("Failed events: none");
     } else {
-        println!("Failed events: {} (replay with: cf-halo-bridge replay EVENT_ID)", failed.len());
+        println!(
+            "Failed events: {} (replay with: cf-halo-bridge replay EVENT_ID)",
+            failed.len()
+        );
         let rows: Vec<Vec<String>> = failed
             .iter()
             .map(|f| {
@@ -155,7 +165,11 @@ pub async fn status(as_json: bool) -> ExitCode {
     let tickets: Vec<String> = pending.iter().map(|p| p.ticket_id.to_string()).collect();
     match tickets.is_empty() {
         true => println!("Pending tickets: none"),
-        false => println!("Pending tickets: {} ({})", tickets.len(), tickets.join(", ")),
+        false => println!(
+            "Pending tickets: {} ({})",
+            tickets.len(),
+            tickets.join(", ")
+        ),
     }
     match &run.last_run {
         None => println!("Last run: none yet"),

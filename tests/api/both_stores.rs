@@ -117,6 +117,109 @@ async fn a_ticket_halo_no_longer_has_is_unlinked_and_the_incident_handled_as_new
     assert_eq!(body["ticketId"], ticket);
 }
 
+/// The store of an app on `store`, for the behaviours below the HTTP surface.
+async fn store_of(
+    store: Store,
+) -> (
+    TestApp,
+    std::sync::Arc<dyn cf_halo_bridge::state::StateStore>,
+) {
+    let app = spawn_app_on_store(store, |_| {}).await;
+    let state = app.state.store.clone();
+    (app, state)
+}
+
+async fn records_are_kept_listed_and_deleted_only_while_unchanged(store: Store) {
+    let (_app, store) = store_of(store).await;
+    let (a, b) = (json!({"n": 1, "text": "é|/"}), json!({"n": 2}));
+    store.put_record("parked", "evt|1/x", &a).await.unwrap();
+    store.put_record("parked", "evt-2", &b).await.unwrap();
+    store.put_record("failed", "evt|1/x", &b).await.unwrap();
+    assert_eq!(
+        store.get_record("parked", "evt|1/x").await.unwrap(),
+        Some(a.clone())
+    );
+    let mut listed = store.list_records("parked").await.unwrap();
+    listed.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        listed,
+        vec![
+            ("evt-2".to_string(), b.clone()),
+            ("evt|1/x".to_string(), a.clone())
+        ]
+    );
+    store.put_record("parked", "evt-2", &a).await.unwrap();
+    assert!(!store.delete_record_if("parked", "evt-2", &b).await.unwrap());
+    assert!(store.delete_record_if("parked", "evt-2", &a).await.unwrap());
+    store.delete_record("parked", "evt|1/x").await.unwrap();
+    store.delete_record("parked", "never-there").await.unwrap();
+    assert!(store.list_records("parked").await.unwrap().is_empty());
+    assert_eq!(store.list_records("failed").await.unwrap().len(), 1);
+}
+
+async fn a_mac_remembers_the_event_that_first_carried_it(store: Store) {
+    let (_app, store) = store_of(store).await;
+    let ttl = Duration::from_secs(600);
+    assert_eq!(
+        store.remember_mac("mac-1", "evt-a", ttl).await.unwrap(),
+        "evt-a"
+    );
+    assert_eq!(
+        store.remember_mac("mac-1", "evt-b", ttl).await.unwrap(),
+        "evt-a"
+    );
+    assert_eq!(
+        store.remember_mac("mac-2", "evt-b", ttl).await.unwrap(),
+        "evt-b"
+    );
+    // An entry older than its TTL is replaced by the next event.
+    assert_eq!(
+        store
+            .remember_mac("mac-1", "evt-c", Duration::ZERO)
+            .await
+            .unwrap(),
+        "evt-c"
+    );
+}
+
+async fn try_claim_answers_at_once_and_links_keep_their_account(store: Store) {
+    let (_app, store) = store_of(store).await;
+    let held = store
+        .try_claim("reconcile", Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert!(held.is_some());
+    let started = std::time::Instant::now();
+    assert!(
+        store
+            .try_claim("reconcile", Duration::from_secs(120))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "never waits");
+    held.unwrap().release().await;
+    assert!(
+        store
+            .try_claim("reconcile", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    store.link("cf|s|i", 7, Some("acct-a")).await.unwrap();
+    let link = store.link_for_ticket(7).await.unwrap().unwrap();
+    assert_eq!(
+        (link.reference.as_str(), link.account_id.as_deref()),
+        ("cf|s|i", Some("acct-a"))
+    );
+    store.link("cf|s|j", 8, None).await.unwrap();
+    assert_eq!(
+        store.link_for_ticket(8).await.unwrap().unwrap().account_id,
+        None
+    );
+}
+
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -144,4 +247,7 @@ both_stores!(
     notes_and_the_close_reach_contraforce_exactly_once,
     a_failed_delivery_is_not_recorded_and_its_redelivery_succeeds,
     a_ticket_halo_no_longer_has_is_unlinked_and_the_incident_handled_as_new,
+    records_are_kept_listed_and_deleted_only_while_unchanged,
+    a_mac_remembers_the_event_that_first_carried_it,
+    try_claim_answers_at_once_and_links_keep_their_account,
 );

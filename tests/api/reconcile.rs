@@ -35,7 +35,10 @@ async fn the_timer_invocation_answers_200_with_outputs_logs_and_the_summary() {
     assert_eq!(body["Outputs"], json!({}));
     let logs = body["Logs"].as_array().unwrap();
     assert_eq!(logs.len(), 1);
-    assert!(logs[0].as_str().unwrap().starts_with("reconcile: "), "{logs:?}");
+    assert!(
+        logs[0].as_str().unwrap().starts_with("reconcile: "),
+        "{logs:?}"
+    );
     let summary = &body["ReturnValue"];
     for key in [
         "eventsRedriven",
@@ -69,7 +72,10 @@ async fn halo_down_then_one_run_creates_exactly_one_ticket_and_a_later_redeliver
 
     let calls = app.halo_api_calls();
     let (_, dup) = answer(app.post_cf("evt-down", &incident(1)).await).await;
-    assert_eq!(dup, json!({"status": "duplicate", "ticketId": tickets[0].id}));
+    assert_eq!(
+        dup,
+        json!({"status": "duplicate", "ticketId": tickets[0].id})
+    );
     assert_eq!(app.halo_api_calls(), calls);
     let again = app.reconcile().await;
     assert_eq!(again["eventsRedriven"], 0);
@@ -93,7 +99,13 @@ async fn a_halo_rejection_parks_nothing_and_replay_plus_a_run_retries_it() {
 
     // A run does not retry a rejection by itself.
     let summary = app.reconcile().await;
-    assert_eq!((summary["eventsRedriven"].as_u64(), summary["eventsFailed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (
+            summary["eventsRedriven"].as_u64(),
+            summary["eventsFailed"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
     assert!(app.sandbox.halo.tickets().is_empty());
 
     app.sandbox.halo.set_reject_creates(None);
@@ -147,9 +159,13 @@ async fn contraforce_down_during_a_halo_webhook_then_one_run_forwards_the_note_o
 async fn a_note_added_in_halo_with_no_webhook_at_all_is_forwarded_by_the_next_run_once() {
     let app = spawn_app().await;
     let ticket = app.create_ticket(5).await;
-    app.sandbox
-        .halo
-        .add_agent_note(ticket, "Jane Tech", JANE, "<p>nobody told the bridge</p>", false);
+    app.sandbox.halo.add_agent_note(
+        ticket,
+        "Jane Tech",
+        JANE,
+        "<p>nobody told the bridge</p>",
+        false,
+    );
     app.sandbox.halo.close(ticket);
     let summary = app.reconcile().await;
     assert_eq!(summary["ticketsSwept"], 1, "{summary}");
@@ -157,13 +173,18 @@ async fn a_note_added_in_halo_with_no_webhook_at_all_is_forwarded_by_the_next_ru
     assert_eq!(summary["closesMirrored"], 1);
     let comments = app.sandbox.cf.comments();
     assert_eq!(comments.len(), 1);
-    assert!(comments[0].body["content"]
-        .as_str()
-        .unwrap()
-        .ends_with("nobody told the bridge"));
+    assert!(
+        comments[0].body["content"]
+            .as_str()
+            .unwrap()
+            .ends_with("nobody told the bridge")
+    );
     let again = app.reconcile().await;
     assert_eq!(
-        (again["commentsForwarded"].as_u64(), again["closesMirrored"].as_u64()),
+        (
+            again["commentsForwarded"].as_u64(),
+            again["closesMirrored"].as_u64()
+        ),
         (Some(0), Some(0))
     );
     assert_eq!(app.sandbox.cf.comments().len(), 1);
@@ -217,9 +238,13 @@ async fn a_run_that_hits_its_budget_share_stops_and_the_next_run_finishes() {
     let mut tickets = Vec::new();
     for n in 10..15 {
         let ticket = app.create_ticket(n).await;
-        app.sandbox
-            .halo
-            .add_agent_note(ticket, "Jane Tech", JANE, &format!("<p>note {n}</p>"), false);
+        app.sandbox.halo.add_agent_note(
+            ticket,
+            "Jane Tech",
+            JANE,
+            &format!("<p>note {n}</p>"),
+            false,
+        );
         tickets.push(ticket);
     }
     // Let the creates leave the budget's window.
@@ -229,12 +254,25 @@ async fn a_run_that_hits_its_budget_share_stops_and_the_next_run_finishes() {
         let before = app.halo_api_calls();
         let summary = app.reconcile().await;
         let calls = app.halo_api_calls() - before;
-        let made: Vec<String> = app.sandbox.halo.requests().iter().filter(|r| r.path.starts_with("/api")).collect::<Vec<_>>()[before..]
+        let made: Vec<String> = app
+            .sandbox
+            .halo
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/api"))
+            .collect::<Vec<_>>()[before..]
             .iter()
             .map(|r| format!("{} {}?{} {}", r.method, r.path, r.query, r.status))
             .collect();
-        assert!(calls <= 10, "a run used {calls} Halo calls, more than its share of 10: {made:#?} {summary}");
-        assert_eq!(summary["haloCalls"].as_u64(), Some(calls as u64), "{summary}");
+        assert!(
+            calls <= 10,
+            "a run used {calls} Halo calls, more than its share of 10: {made:#?} {summary}"
+        );
+        assert_eq!(
+            summary["haloCalls"].as_u64(),
+            Some(calls as u64),
+            "{summary}"
+        );
         runs.push(summary.clone());
         if summary["complete"] == true {
             break;
@@ -242,7 +280,10 @@ async fn a_run_that_hits_its_budget_share_stops_and_the_next_run_finishes() {
         assert!(runs.len() < 4, "{runs:?}");
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    assert_eq!(runs[0]["complete"], false, "5 tickets need more than one share: {runs:?}");
+    assert_eq!(
+        runs[0]["complete"], false,
+        "5 tickets need more than one share: {runs:?}"
+    );
     let forwarded: u64 = runs
         .iter()
         .map(|r| r["commentsForwarded"].as_u64().unwrap())
@@ -277,9 +318,13 @@ async fn a_webhook_and_a_run_racing_on_one_ticket_forward_each_note_once(store: 
     let app = spawn_app_on_store(store, |_| {}).await;
     let ticket = app.create_ticket(9).await;
     for i in 0..3 {
-        app.sandbox
-            .halo
-            .add_agent_note(ticket, "Jane Tech", JANE, &format!("<p>note {i}</p>"), false);
+        app.sandbox.halo.add_agent_note(
+            ticket,
+            "Jane Tech",
+            JANE,
+            &format!("<p>note {i}</p>"),
+            false,
+        );
     }
     app.sandbox.halo.close(ticket);
     app.sandbox.cf.set_delay(Duration::from_millis(150));
@@ -295,7 +340,10 @@ async fn a_webhook_and_a_run_racing_on_one_ticket_forward_each_note_once(store: 
     assert_eq!(contents.len(), 3, "{contents:?} {summary}");
     for i in 0..3 {
         assert_eq!(
-            contents.iter().filter(|c| c.ends_with(&format!("note {i}"))).count(),
+            contents
+                .iter()
+                .filter(|c| c.ends_with(&format!("note {i}")))
+                .count(),
             1
         );
     }

@@ -96,7 +96,7 @@ async fn check_config_fails_what_is_wrong_and_says_why() {
     );
     // HaloToCf counts as configured, so its ContraForce credentials are probed (and refused).
     assert!(line("ContraForce API").starts_with("FAIL"), "{text}");
-    assert_eq!(lines.len(), 12, "one line per check:\n{text}");
+    assert_eq!(lines.len(), 13, "one line per check:\n{text}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("Halo outcomes"), "{err}");
@@ -235,5 +235,54 @@ async fn check_config_probes_every_workspace_and_names_a_problem_code() {
             && api.contains("ws-customer-b answered 403: INSUFFICIENT_WORKSPACE_ROLE: No role on workspace ws-customer-b."),
         "{api}"
     );
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_reports_an_inactive_halo_webhook_as_fail() {
+    let sandbox = Sandbox::start().await.unwrap();
+    let env = sandbox_env(&sandbox);
+    let webhook_line = |text: &str| {
+        text.lines()
+            .find(|l| l.contains("Halo webhook"))
+            .unwrap_or_else(|| panic!("no Halo webhook line:\n{text}"))
+            .to_string()
+    };
+    let out = run(&["check-config"], &env).await;
+    assert!(
+        webhook_line(&stdout(&out)).starts_with("SKIP"),
+        "none registered"
+    );
+
+    sandbox
+        .halo
+        .register_webhook("Other integration", "https://elsewhere.example/hook", false);
+    let id = sandbox.halo.register_webhook(
+        "ContraForce bridge",
+        "https://app.azurewebsites.net/api/HaloToCf?code=x",
+        true,
+    );
+    let out = run(&["check-config"], &env).await;
+    let line = webhook_line(&stdout(&out));
+    assert!(
+        line.starts_with("PASS") && line.contains("ContraForce bridge"),
+        "{line}"
+    );
+
+    sandbox.halo.set_webhook_active(&id, false);
+    let out = run(&["check-config"], &env).await;
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = webhook_line(&text);
+    assert!(
+        line.starts_with("FAIL")
+            && line.contains("ContraForce bridge")
+            && line.contains("Halo disables a webhook after repeated failed deliveries"),
+        "{line}"
+    );
+
+    sandbox.halo.set_webhooks_forbidden(true);
+    let out = run(&["check-config"], &env).await;
+    assert!(webhook_line(&stdout(&out)).starts_with("SKIP"));
     sandbox.stop().await;
 }

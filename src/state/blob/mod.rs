@@ -536,3 +536,24 @@ impl StateStore for BlobStore {
         self.delete_any(kind, key, Some(seen)).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LinkRecord;
+
+    #[test]
+    fn link_records_written_before_accounts_were_recorded_still_read() {
+        let old: LinkRecord =
+            serde_json::from_str(r#"{"ticketId":7,"reference":"cf|sentinel|abc"}"#).unwrap();
+        assert_eq!((old.ticket_id, old.account_id), (7, None));
+        let new = LinkRecord {
+            account_id: Some("acct".into()),
+            ..old
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(
+            text,
+            r#"{"ticketId":7,"reference":"cf|sentinel|abc","accountId":"acct"}"#
+        );
+    }
+}

@@ -90,7 +90,11 @@ impl Run<'_> {
         let deadline = self.item_deadline();
         // The ticket's claim, as HaloToCf takes it: a close recorded here is seen by the webhook.
         let claim = match store
-            .claim(&format!("ticket:{ticket_id}"), deadline, self.reconcile.request_deadline)
+            .claim(
+                &format!("ticket:{ticket_id}"),
+                deadline,
+                self.reconcile.request_deadline,
+            )
             .await
         {
             Ok(claim) => claim,

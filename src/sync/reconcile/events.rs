@@ -28,7 +28,8 @@ impl Run<'_> {
                     self.summary.events_redriven += 1;
                     work.unpark(&event_id).await
                 }
-                Err(ApiError::HaloRejected(message)) | Err(ApiError::Malformed {
+                Err(ApiError::HaloRejected(message))
+                | Err(ApiError::Malformed {
                     detail: Some(message),
                 }) => {
                     tracing::warn!(event_id, %message, "parked event rejected: moved to the failed list");

@@ -197,7 +197,11 @@ impl Run<'_> {
 
     /// A deadline for one item: a delivery's, never past the run's.
     fn item_deadline(&self) -> Deadline {
-        Deadline::after(self.reconcile.request_deadline.min(self.deadline.remaining()))
+        Deadline::after(
+            self.reconcile
+                .request_deadline
+                .min(self.deadline.remaining()),
+        )
     }
 
     /// Whether to stop before the next item: the run's time is up.

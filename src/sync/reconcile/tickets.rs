@@ -67,7 +67,9 @@ impl Run<'_> {
                 Ok(outcome) => count(&mut self.summary, &outcome),
                 // Marked again by the failure: the next run tries again.
                 Err(e @ ApiError::Unavailable { .. }) => return self.stopped(STEP, &e),
-                Err(e) => tracing::warn!(ticket_id, error = %e, "pending ticket refused; not retried"),
+                Err(e) => {
+                    tracing::warn!(ticket_id, error = %e, "pending ticket refused; not retried")
+                }
             }
             if let Err(e) = work.clear_pending(&mark).await {
                 return self.stopped(STEP, &e);
@@ -77,7 +79,11 @@ impl Run<'_> {
     }
 
     /// Whether a listed ticket is CF-linked: its reference parses, or the store links it.
-    async fn linked(&self, halo_to_cf: &HaloToCf, ticket: &crate::halo::model::Ticket) -> Result<bool, ApiError> {
+    async fn linked(
+        &self,
+        halo_to_cf: &HaloToCf,
+        ticket: &crate::halo::model::Ticket,
+    ) -> Result<bool, ApiError> {
         let field = halo_to_cf.settings().external_ref_field_id;
         if ticket.reference(field).and_then(parse_reference).is_some() {
             return Ok(true);

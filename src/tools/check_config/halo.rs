@@ -197,3 +197,57 @@ pub(super) fn halo_closed_statuses(ctx: &Ctx) -> CheckFuture<'_> {
         }
     })
 }
+
+/// Halo's webhooks that point at this bridge's HaloToCf are active (CONTRACT §9.3): Halo
+/// disables a webhook after repeated failed deliveries and does not say so anywhere else.
+pub(super) fn halo_webhooks(ctx: &Ctx) -> CheckFuture<'_> {
+    Box::pin(async move {
+        let Some(halo) = ctx.halo_ready() else {
+            return skip("needs a Halo token");
+        };
+        let body = match halo.get_json("Webhook", &[], deadline()).await {
+            Ok(body) => body,
+            Err(UpstreamError::Unauthorized { .. })
+            | Err(UpstreamError::Misconfigured { .. })
+            | Err(UpstreamError::Rejected {
+                status: 401 | 403, ..
+            }) => {
+                return skip(
+                    "the API application may not read webhooks (GET /Webhook refused): check them in Halo",
+                );
+            }
+            Err(e) => return fail(format!("GET /Webhook: {}", describe(&e))),
+        };
+        let ours: Vec<_> = records(&body)
+            .into_iter()
+            .filter(|w| {
+                w.get("url")
+                    .and_then(Value::as_str)
+                    .is_some_and(|u| u.to_ascii_lowercase().contains("/api/halotocf"))
+            })
+            .collect();
+        if ours.is_empty() {
+            return skip("no Halo webhook points at /api/HaloToCf");
+        }
+        let name = |w: &serde_json::Map<String, Value>| {
+            w.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("(unnamed)")
+                .to_string()
+        };
+        let inactive: Vec<String> = ours
+            .iter()
+            .filter(|w| w.get("active") != Some(&Value::Bool(true)))
+            .map(|w| name(w))
+            .collect();
+        if inactive.is_empty() {
+            let names: Vec<String> = ours.iter().map(|w| name(w)).collect();
+            pass(format!("active: {}", names.join(", ")))
+        } else {
+            fail(format!(
+                "inactive: {} (Halo disables a webhook after repeated failed deliveries; re-enable it in Halo, and the next reconcile run catches up what it missed)",
+                inactive.join(", ")
+            ))
+        }
+    })
+}

@@ -154,6 +154,10 @@ pub fn checks() -> Vec<Check> {
             name: "Halo closed statuses",
             run: halo::halo_closed_statuses,
         },
+        Check {
+            name: "Halo webhook",
+            run: halo::halo_webhooks,
+        },
         // contraforce.rs
         Check {
             name: "ContraForce API",
