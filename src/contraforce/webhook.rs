@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+pub use super::investigation::{INVESTIGATION_COMPLETED, Investigation, parse_investigation};
 pub use super::signature::{
     Mac, SignatureError, decode_signature, parse_timestamp, sign, sign_base64, verify,
 };
@@ -24,7 +25,7 @@ pub enum EnvelopeError {
 /// What the signed body says this delivery is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Envelope {
-    /// Any type but `incident.created.v1`: acknowledged and ignored.
+    /// Any other type: acknowledged and ignored.
     Unhandled {
         /// The body's `type`.
         event_type: String,
@@ -33,6 +34,13 @@ pub enum Envelope {
     IncidentCreated {
         /// The incident.
         incident: Box<Incident>,
+        /// Body `isTest: true`.
+        is_test: bool,
+    },
+    /// The agent's verdict on an incident (CONTRACT §10.1).
+    Investigation {
+        /// The verdict.
+        investigation: Box<Investigation>,
         /// Body `isTest: true`.
         is_test: bool,
     },
@@ -123,7 +131,8 @@ pub fn parse(body: &[u8], schema_header: Option<&str>) -> Result<Envelope, Envel
     {
         return Err(EnvelopeError::SchemaMismatch);
     }
-    if !event_type.eq_ignore_ascii_case(INCIDENT_CREATED) {
+    let created = event_type.eq_ignore_ascii_case(INCIDENT_CREATED);
+    if !created && !event_type.eq_ignore_ascii_case(INVESTIGATION_COMPLETED) {
         return Ok(Envelope::Unhandled {
             event_type: event_type.clone(),
         });
@@ -131,8 +140,14 @@ pub fn parse(body: &[u8], schema_header: Option<&str>) -> Result<Envelope, Envel
     let Some(Value::Object(data)) = root.get("data") else {
         return Err(malformed("data"));
     };
-    let incident = parse_incident(data)?;
     let is_test = matches!(root.get("isTest"), Some(Value::Bool(true)));
+    if !created {
+        return Ok(Envelope::Investigation {
+            investigation: Box::new(parse_investigation(data)?),
+            is_test,
+        });
+    }
+    let incident = parse_incident(data)?;
     Ok(Envelope::IncidentCreated {
         incident: Box::new(incident),
         is_test,

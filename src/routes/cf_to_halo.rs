@@ -68,14 +68,21 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         },
         EnvelopeError::SchemaMismatch => ApiError::SchemaMismatch,
     })?;
-    let (incident, body_is_test) = match envelope {
+    // What a parked event needs for `status` and its place in the queue.
+    let (severity, reference) = match &envelope {
         Envelope::Unhandled { event_type } => {
             tracing::info!(%event_type, "event type not handled");
             return Ok(
                 HttpResponse::Ok().json(json!({"status": "ignored", "reason": "unhandled schema"}))
             );
         }
-        Envelope::IncidentCreated { incident, is_test } => (incident, is_test),
+        Envelope::IncidentCreated { incident, .. } => {
+            (incident.severity.clone(), incident.reference())
+        }
+        Envelope::Investigation { investigation, .. } => (
+            investigation.severity.clone().unwrap_or_default(),
+            investigation.reference(),
+        ),
     };
     let header_is_test =
         single_header(&call.req, "x-cf-test").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
@@ -86,20 +93,15 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         let event_id = call.function.event_for(event_id, Some(&mac)).await?;
         let outcome = call
             .function
-            .handle(
-                &event_id,
-                &incident,
-                body_is_test || header_is_test,
-                deadline,
-            )
+            .handle(&event_id, &envelope, header_is_test, deadline)
             .await;
         let parked = ParkedEvent {
             event_id,
             body: String::from_utf8_lossy(&call.body).into_owned(),
             schema: schema.map(str::to_string),
             header_test: header_is_test,
-            severity: incident.severity.clone(),
-            reference: incident.reference(),
+            severity,
+            reference,
             parked_at_ms: now_ms(),
         };
         call.function.settle(parked, &outcome).await;
@@ -111,9 +113,14 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
 
     let body = match outcome {
         CfOutcome::Test { ticket } => json!({"status": "test", "ticket": ticket}),
+        CfOutcome::TestVerdict { note } => json!({"status": "test", "note": note}),
         CfOutcome::Duplicate { ticket_id } => json!({"status": "duplicate", "ticketId": ticket_id}),
         CfOutcome::Created { ticket_id } => json!({"status": "created", "ticketId": ticket_id}),
         CfOutcome::Updated { ticket_id } => json!({"status": "updated", "ticketId": ticket_id}),
+        CfOutcome::Noted { ticket_id, action } => {
+            json!({"status": "noted", "ticketId": ticket_id, "action": action})
+        }
+        CfOutcome::Ignored(reason) => json!({"status": "ignored", "reason": reason}),
     };
     if let Some(id) = body.get("ticketId").and_then(|v| v.as_u64()) {
         tracing::Span::current().record("ticket_id", id);

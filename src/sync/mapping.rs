@@ -373,4 +373,51 @@ mod tests {
             "High|sentinel|Microsoft Sentinel|Example MSP SOC|b3f0c2a1-5d4e-4f60-9a8b-7c6d5e4f3a21||{open"
         );
     }
+
+    #[test]
+    fn the_investigation_note_of_the_fixture_matches_the_snapshot() {
+        assert_eq!(
+            investigation_note_html(
+                Some("FalsePositive"),
+                Some("InaccurateData"),
+                Some("8"),
+                Some("Sign-in came from the user's known travel VPN.\nNo follow-on activity."),
+            ),
+            "<p><strong>ContraForce agent investigation:</strong> FalsePositive (InaccurateData), malicious score 8/100</p>\
+             <p>Sign-in came from the user&#39;s known travel VPN.<br>No follow-on activity.</p>"
+        );
+        assert_eq!(
+            investigation_note_html(None, None, Some("97"), None),
+            "<p><strong>ContraForce agent investigation:</strong> malicious score 97/100</p>"
+        );
+        assert_eq!(
+            investigation_note_html(Some("<b>TP</b>"), None, None, Some("  ")),
+            "<p><strong>ContraForce agent investigation:</strong> &lt;b&gt;TP&lt;/b&gt;</p>"
+        );
+    }
+
+    #[test]
+    fn comment_notes_escape_and_keep_line_breaks_and_bridge_texts_are_recognised() {
+        assert_eq!(
+            comment_note_html(Some("Ann <SOC>"), "line 1\r\nline & 2"),
+            "<p><strong>ContraForce comment by Ann &lt;SOC&gt;</strong></p><p>line 1<br>line &amp; 2</p>"
+        );
+        assert_eq!(
+            comment_note_html(None, "x"),
+            "<p><strong>ContraForce comment by ContraForce</strong></p><p>x</p>"
+        );
+        assert!(is_bridge_comment("[Halo ticket #1000 note by Jane]\n\nhi"));
+        assert!(is_bridge_comment(
+            "Closed in HaloPSA (ticket #1000, status 'Closed')."
+        ));
+        assert!(!is_bridge_comment("Looks benign."));
+        for ours in [
+            "ContraForce comment by Ann\nx",
+            "ContraForce agent investigation: FalsePositive",
+            "ContraForce re-delivered incident i as event e",
+        ] {
+            assert!(is_bridge_note(ours), "{ours}");
+        }
+        assert!(!is_bridge_note("Reset the password."));
+    }
 }

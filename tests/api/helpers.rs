@@ -270,18 +270,31 @@ impl TestApp {
 
     /// POSTs a correctly signed ContraForce delivery.
     pub async fn post_cf(&self, event_id: &str, body: &Value) -> reqwest::Response {
-        self.post_cf_bytes(event_id, serde_json::to_vec(body).unwrap())
+        // X-CF-Schema names the body's own type, as ContraForce sends it.
+        let schema = body["type"].as_str().unwrap_or("incident.created.v1");
+        self.post_cf_signed(event_id, schema, serde_json::to_vec(body).unwrap())
             .await
     }
 
-    /// POSTs signed raw bytes as a ContraForce delivery.
+    /// POSTs signed raw bytes as a ContraForce `incident.created.v1` delivery.
     pub async fn post_cf_bytes(&self, event_id: &str, body: Vec<u8>) -> reqwest::Response {
+        self.post_cf_signed(event_id, "incident.created.v1", body)
+            .await
+    }
+
+    async fn post_cf_signed(
+        &self,
+        event_id: &str,
+        schema: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
         let ts = signing_time(self.clock.now_unix());
+        let schema = schema.to_string();
         let headers = [
             ("X-CF-Signature", sign(CF_SECRET, &ts, &body)),
             ("X-CF-Timestamp", ts),
             ("X-CF-Event-Id", event_id.to_string()),
-            ("X-CF-Schema", "incident.created.v1".to_string()),
+            ("X-CF-Schema", schema),
             ("Content-Type", "application/json".to_string()),
         ];
         self.post_raw("/api/CfToHalo", &headers, body).await

@@ -19,6 +19,7 @@ mod properties;
 mod reconcile;
 mod resilience;
 mod telemetry;
+mod third_arrow;
 mod tokens;
 mod tools;
 mod tools_check_config;

@@ -81,4 +81,15 @@ fn the_demo_runs_end_to_end_and_succeeds() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("exactly one ticket"), "{stdout}");
+    for scene in [
+        "ContraForce → Halo",
+        "Halo → ContraForce",
+        "the third arrow",
+        "Reconcile (POST /Reconcile, the timer)",
+        "ContraForce API route shape: source (/incidents/Sentinel/…)",
+        "a replay: no Halo call",
+    ] {
+        assert!(stdout.contains(scene), "{scene}:\n{stdout}");
+    }
+    assert!(!stdout.contains('✗'), "{stdout}");
 }

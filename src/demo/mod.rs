@@ -1,18 +1,23 @@
-//! `demo`: the whole bridge against the built-in sandbox, as a readable transcript.
+//! `demo`: the whole bridge against the built-in sandbox, as a readable transcript, one scene per
+//! arrow of the seed's diagram (`incidents`, `notes`, `verdicts`) and one for `Reconcile`.
 //! `sandbox`: the fakes alone, on fixed ports, for `func start` or the bare binary.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::local::{Local, shutdown_signal, start_local};
 use crate::sandbox::{Sandbox, SignedEvent, WebhookAuth};
 
+mod incidents;
+mod notes;
+mod reconcile;
+mod verdicts;
+
 const CF_SECRET: &str = "demo-contraforce-signing-secret";
 const HALO_SECRET: &str = "demo-halo-shared-secret";
-const INCIDENT: &str = include_str!("../tests/data/cf-incident-created.json");
+const INCIDENT: &str = include_str!("../../tests/data/cf-incident-created.json");
+const VERDICT: &str = include_str!("../../tests/data/cf-agent-investigation.json");
 
 /// Prints a step and remembers whether it went as expected.
 struct Transcript {
@@ -28,6 +33,7 @@ impl Transcript {
     }
 }
 
+/// The sandbox and the handler under demonstration.
 struct Demo {
     sandbox: Sandbox,
     handler: String,
@@ -64,6 +70,33 @@ impl Demo {
             Err(e) => (0, json!({ "error": e })),
         }
     }
+
+    /// Fires the Reconcile timer as the Functions host does; its summary.
+    async fn reconcile(&self) -> Value {
+        let timer = json!({
+            "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+            "Metadata": {"sys": {"MethodName": "Reconcile"}}
+        });
+        let answer = reqwest::Client::new()
+            .post(format!("{}/Reconcile", self.handler))
+            .json(&timer)
+            .send()
+            .await;
+        match answer {
+            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null)["ReturnValue"].clone(),
+            Err(e) => json!({ "error": e.to_string() }),
+        }
+    }
+}
+
+/// Now as ContraForce writes `X-CF-Timestamp` today: RFC 3339 UTC with milliseconds.
+fn now_iso() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{}.{:03}Z",
+        crate::sync::reconcile::halo_date(now.unix_timestamp()),
+        now.millisecond()
+    )
 }
 
 fn incident(id: &str, number: u64, title: &str) -> Value {
@@ -109,162 +142,31 @@ async fn run_demo() -> std::io::Result<usize> {
     } = start_local(&[
         ("CF_WEBHOOK_SECRET", CF_SECRET),
         ("HALO_WEBHOOK_SECRET", HALO_SECRET),
+        ("HALO_INVESTIGATION_ACTIONS", "FalsePositive=close"),
+        ("HALO_CLOSE_ON_CF_CLOSE", "true"),
     ])
     .await?;
     let demo = Demo { sandbox, handler };
-    let halo = &demo.sandbox.halo;
-    let cf = &demo.sandbox.cf;
     let mut t = Transcript { failures: 0 };
 
     println!("cf-halo-bridge demo");
     println!("  handler        {}", demo.handler);
-    println!("  sandbox Halo   {}", halo.base_url());
-    println!("  sandbox CF     {}\n", cf.base_url());
+    println!("  sandbox Halo   {}", demo.sandbox.halo.base_url());
+    println!("  sandbox CF     {}\n", demo.sandbox.cf.base_url());
 
-    println!("ContraForce → Halo (POST /api/CfToHalo, signed)");
-    let first = incident(
-        "b3f0c2a1-5d4e-4f60-9a8b-7c6d5e4f3a21",
-        1234,
-        "Suspicious sign-in activity",
-    );
-    let a = demo.post_incident("evt-1234-a", &first).await;
-    let ticket = a.1["ticketId"].as_u64().unwrap_or(0);
-    t.step(
-        a.1["status"] == "created",
-        "new incident #1234",
-        &status_of(&a),
-    );
-    if let Some(created) = halo.ticket(ticket) {
-        println!("      summary  {}", created.summary);
-        println!(
-            "      ref      {}",
-            created.thirdpartynumber.unwrap_or_default()
-        );
-        let id = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
-        println!(
-            "      priority {}, client {}, ticket type {}",
-            id(created.priority_id),
-            id(created.client_id),
-            id(created.tickettype_id)
-        );
-    }
-    let before = halo.api_requests();
-    let b = demo.post_incident("evt-1234-a", &first).await;
-    let calls = halo.api_requests() - before;
-    t.step(
-        b.1["status"] == "duplicate" && calls == 0,
-        "same event delivered again",
-        &format!("{} ({calls} Halo calls)", status_of(&b)),
-    );
-    let c = demo.post_incident("evt-1234-b", &first).await;
-    let notes = halo
-        .actions(ticket)
-        .iter()
-        .filter(|a| a.hiddenfromuser)
-        .count();
-    t.step(
-        c.1["status"] == "updated" && notes == 1,
-        "new event for the same incident",
-        &format!("{} (private note added)", status_of(&c)),
-    );
-    let mut test_event = incident("test-incident", 1, "Portal test");
-    test_event["isTest"] = json!(true);
-    let before = halo.requests().len();
-    let d = demo.post_incident("evt-test", &test_event).await;
-    t.step(
-        d.1["status"] == "test" && halo.requests().len() == before,
-        "portal test delivery",
-        &format!("{} (nothing created)", status_of(&d)),
-    );
+    let ticket = incidents::scene(&demo, &mut t).await;
+    notes::scene(&demo, &mut t, ticket).await;
+    verdicts::scene(&demo, &mut t).await;
+    reconcile::scene(&demo, &mut t).await;
+    summary(&demo);
+    server.stop(false).await;
+    demo.sandbox.stop().await;
+    Ok(t.failures)
+}
 
-    halo.set_delay(Duration::from_millis(200));
-    let burst_incident = incident(
-        "9d8c7b6a-0000-4000-8000-000000000042",
-        1235,
-        "Impossible travel burst",
-    );
-    let answers = join_all((0..10).map(|i| {
-        let (demo, body) = (&demo, &burst_incident);
-        async move {
-            demo.post_incident(&format!("evt-1235-{}", i % 3), body)
-                .await
-        }
-    }))
-    .await;
-    halo.set_delay(Duration::ZERO);
-    let burst_tickets: Vec<u64> = halo
-        .tickets()
-        .iter()
-        .filter(|t| {
-            t.thirdpartynumber.as_deref()
-                == Some("cf|sentinel|9d8c7b6a-0000-4000-8000-000000000042")
-        })
-        .map(|t| t.id)
-        .collect();
-    let all_ok = answers.iter().all(|(s, _)| *s == 200);
-    let count = |s: &str| answers.iter().filter(|(_, b)| b["status"] == s).count();
-    t.step(
-        all_ok && burst_tickets.len() == 1,
-        "10 concurrent deliveries, Halo answering in 200 ms",
-        &format!(
-            "exactly one ticket ({} created, {} updated, {} duplicate)",
-            count("created"),
-            count("updated"),
-            count("duplicate")
-        ),
-    );
-
-    println!("\nHalo → ContraForce (POST /api/HaloToCf, X-Halo-Secret)");
-    halo.add_agent_note(
-        ticket,
-        "Jane Tech",
-        3,
-        "<p>Reset the user&#39;s password and <b>revoked</b> sessions.</p>",
-        false,
-    );
-    halo.add_agent_note(
-        ticket,
-        "Jane Tech",
-        3,
-        "<p>Internal: call the customer.</p>",
-        true,
-    );
-    let e = demo.halo_webhook(ticket).await;
-    let comments = cf.comments();
-    t.step(
-        e.1["actionsForwarded"] == 1 && comments.len() == 1,
-        "agent adds a public and a private note",
-        &format!("{} {}", e.0, e.1),
-    );
-    if let Some(c) = comments.first() {
-        for line in c.body["content"].as_str().unwrap_or("").lines() {
-            println!("      │ {line}");
-        }
-    }
-    let f = demo.halo_webhook(ticket).await;
-    t.step(
-        f.1["actionsForwarded"] == 0 && cf.comments().len() == 1,
-        "another webhook, nothing new",
-        &format!("{} {}", f.0, f.1),
-    );
-    halo.close(ticket);
-    let g = demo.halo_webhook(ticket).await;
-    let closes = cf.status_updates();
-    t.step(
-        g.1["closed"] == true && closes.len() == 1,
-        "agent closes the ticket",
-        &format!("{} {}", g.0, g.1),
-    );
-    if let Some(c) = closes.first() {
-        println!("      │ {}", c.body["comment"].as_str().unwrap_or(""));
-    }
-    let h = demo.halo_webhook(ticket).await;
-    t.step(
-        h.1["closed"] == false && cf.status_updates().len() == 1,
-        "ticket still closed, webhook again",
-        &format!("{} {}", h.0, h.1),
-    );
-
+/// What the fakes hold at the end.
+fn summary(demo: &Demo) {
+    let (halo, cf) = (&demo.sandbox.halo, &demo.sandbox.cf);
     println!("\nWhat happened in Halo");
     for ticket in halo.tickets() {
         let actions = halo.actions(ticket.id);
@@ -285,7 +187,7 @@ async fn run_demo() -> std::io::Result<usize> {
             .count()
     };
     println!(
-        "  Halo calls: {} token, {} lookups, {} creates, {} notes, {} ticket reads, {} action reads",
+        "  Halo calls: {} token, {} lookups and sweeps, {} creates and updates, {} notes, {} ticket reads, {} action reads",
         halo.token_requests(),
         calls("GET", |p| p == "/api/tickets"),
         calls("POST", |p| p == "/api/tickets"),
@@ -298,9 +200,6 @@ async fn run_demo() -> std::io::Result<usize> {
         cf.comments().len(),
         cf.status_updates().len()
     );
-    server.stop(false).await;
-    demo.sandbox.stop().await;
-    Ok(t.failures)
 }
 
 /// Runs the sandbox fakes until Ctrl-C and prints the settings that point a handler at them.

@@ -1,0 +1,65 @@
+//! `incident.created.v1`: a new ticket, or a private note on the incident's ticket
+//! (CONTRACT §3.1 steps 6–9, §3.5).
+
+use super::tickets::Found;
+use super::{CfOutcome, CfToHalo};
+use crate::contraforce::webhook::Incident;
+use crate::error::ApiError;
+use crate::http::{Deadline, UpstreamError};
+use crate::settings::TestEvents;
+use crate::sync::mapping;
+
+impl CfToHalo {
+    /// Handles one verified `incident.created.v1` delivery of `event_id`.
+    pub(super) async fn handle_incident(
+        &self,
+        event_id: &str,
+        incident: &Incident,
+        is_test: bool,
+        deadline: Deadline,
+    ) -> Result<CfOutcome, ApiError> {
+        if is_test && self.settings.test_events == TestEvents::Ack {
+            return Ok(CfOutcome::Test {
+                ticket: mapping::ticket(incident, &self.settings.mapping),
+            });
+        }
+        self.once(event_id, deadline, || async {
+            loop {
+                let found = self.ticket_for(incident, true, deadline).await?;
+                let ticket_id = match found {
+                    Some(Found::Created(ticket_id)) => return Ok(CfOutcome::Created { ticket_id }),
+                    Some(found) => found.id(),
+                    None => unreachable!("ticket_for makes a ticket when asked to"),
+                };
+                match self.add_note(ticket_id, event_id, incident, deadline).await {
+                    Ok(()) => return Ok(CfOutcome::Updated { ticket_id }),
+                    Err(UpstreamError::NotFound { .. })
+                        if found == Some(Found::Linked(ticket_id)) =>
+                    {
+                        tracing::warn!(
+                            event_id,
+                            ticket_id,
+                            "linked halo ticket is gone; handling the incident as new"
+                        );
+                        self.store.unlink(&incident.reference(), ticket_id).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn add_note(
+        &self,
+        ticket_id: u64,
+        event_id: &str,
+        incident: &Incident,
+        deadline: Deadline,
+    ) -> Result<(), UpstreamError> {
+        let note = mapping::redelivery_note_html(&incident.incident_id, event_id);
+        self.halo
+            .add_private_note(ticket_id, &note, &self.settings.note_outcome, deadline)
+            .await
+    }
+}
