@@ -91,11 +91,9 @@ impl Demo {
 
 /// Now as ContraForce writes `X-CF-Timestamp` today: RFC 3339 UTC with milliseconds.
 fn now_iso() -> String {
-    let now = time::OffsetDateTime::now_utc();
     format!(
-        "{}.{:03}Z",
-        crate::sync::reconcile::halo_date(now.unix_timestamp()),
-        now.millisecond()
+        "{}Z",
+        crate::clock::utc_date_time(crate::clock::now_nanos(), 3)
     )
 }
 

@@ -58,8 +58,10 @@ impl ContraForceApi {
 
 /// What `parse` found: the settings, or nothing when a required part is absent.
 pub(super) struct Parsed {
+    /// The settings, when nothing required is missing.
     pub(super) api: Option<ContraForceApi>,
-    /// Whether the URL, the client id and some workspace (the default or the map) are present.
+    /// The required settings that are absent (a workspace counts as present with either
+    /// `CF_WORKSPACE_ID` or `CF_WORKSPACE_MAP`).
     pub(super) missing: Vec<&'static str>,
 }
 

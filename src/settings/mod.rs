@@ -6,8 +6,9 @@
 //! file tickets in the wrong place.
 //!
 //! One file per function or concern: `common` (process-wide values and the Halo
-//! connection), `cf_to_halo`, `halo_to_cf`, `state`, `secrets` (Key Vault) and `template`
-//! (the ticket title template). Every value parser lives in `parse`; raw values are read
+//! connection), `cf_to_halo` (with the agent verdict's settings), `halo_to_cf`, `contraforce`
+//! (the API's route shape and workspaces), `reconcile`, `state`, `secrets` (Key Vault) and
+//! `template` (the ticket title template). Every value parser lives in `parse`; raw values are read
 //! through `source::Source`. A new group of settings gets its own file with its struct and
 //! a `parse(src)` function, called from [`Settings::from_vars`] and re-exported here.
 

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 
 use super::{EXIT_USAGE, fail, table};
+use crate::clock::utc_date_time;
 use crate::settings::Settings;
 use crate::startup::{AppState, Overrides, app_state};
 use crate::state::work::{RunStatus, Work, now_ms};
@@ -71,12 +72,7 @@ fn ago(at_ms: u64) -> String {
 }
 
 fn rfc3339(at_ms: u64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp((at_ms / 1000) as i64)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{}Z",
-        crate::sync::reconcile::halo_date(at.unix_timestamp())
-    )
+    format!("{}Z", utc_date_time(i128::from(at_ms) * 1_000_000, 0))
 }
 
 /// `status [--json]`.

@@ -4,6 +4,8 @@
 mod fault;
 mod gate;
 mod rate_limit;
+#[cfg(test)]
+mod receiver;
 mod server;
 mod time;
 
@@ -22,8 +24,28 @@ pub use server::FakeServer;
 pub(crate) use server::Service;
 // Tests stand up throwaway servers (e.g. a webhook receiver) next to a fake.
 #[cfg(test)]
+pub(crate) use receiver::{Captured, receiver};
+#[cfg(test)]
 pub(crate) use server::{bound_port, spawn};
 pub(crate) use time::now_rfc3339;
+
+/// Sends a webhook the way a fake's emitter does: the receiver's status and its body as JSON
+/// (`Null` when not JSON), or why it could not be delivered.
+pub(crate) async fn deliver(request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("webhook delivery failed: {e}"))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("webhook response unreadable: {e}"))?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
 
 /// Locks a fake's state, tolerating poison: a panicking test must not wedge every later request.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -181,18 +181,9 @@ pub(super) fn now_millis() -> i64 {
 
 /// `2026-12-01T19:00:00.123Z`: how ContraForce writes instants.
 pub(super) fn rfc3339_millis(millis: i64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
+        "{}Z",
+        crate::clock::utc_date_time(i128::from(millis) * 1_000_000, 3)
     )
 }
 

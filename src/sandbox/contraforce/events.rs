@@ -107,19 +107,7 @@ pub async fn send_event(url: &str, event: &SignedEvent) -> Result<(u16, Value), 
     for (name, value) in &headers {
         request = request.header(name.as_str(), value.as_str());
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| format!("webhook delivery failed: {e}"))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| format!("webhook response unreadable: {e}"))?;
-    Ok((
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
+    crate::sandbox::common::deliver(request).await
 }
 
 impl FakeContraForce {

@@ -3,8 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::PrimitiveDateTime;
 use time::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// What a date filter accepts: `YYYY-MM-DDTHH:MM:SS`, optional fraction, optional `Z`; always UTC.
 const FILTER_DATE: &str =
@@ -12,17 +12,7 @@ const FILTER_DATE: &str =
 
 /// `t` as Halo writes it (`2026-04-22T15:20:00.1234567Z`), the format of `common::now_rfc3339`.
 pub(super) fn rfc3339(t: SystemTime) -> String {
-    let t = OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond() / 100
-    )
+    format!("{}Z", crate::clock::utc_date_time(ticks(t) * 100, 7))
 }
 
 /// A filter date as 100 ns ticks since the epoch, or `None` when it does not parse.

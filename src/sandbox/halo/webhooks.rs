@@ -125,19 +125,10 @@ impl HaloService {
             }
             WebhookAuth::None => {}
         }
-        let response = request
-            .body(raw.clone())
-            .send()
-            .await
-            .map_err(|e| format!("webhook delivery failed: {e}"))?;
-        let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("webhook response unreadable: {e}"))?;
+        let (status, body) = common::deliver(request.body(raw.clone())).await?;
         Ok(WebhookResult {
             status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body,
             delivery_id,
             raw_body: raw,
         })

@@ -7,7 +7,6 @@ use super::{Run, Step};
 use crate::contraforce::client::{ContraForceClient, IncidentAt};
 use crate::error::ApiError;
 use crate::settings::NoteMode;
-use crate::state::StateError;
 use crate::state::work::{Watch, now_ms};
 use crate::sync::close::close_ticket;
 use crate::sync::halo_to_cf::{HaloToCf, parse_reference};
@@ -87,19 +86,16 @@ impl Run<'_> {
             source: &incident.source,
             incident_id: &incident.incident_id,
         };
-        let deadline = self.item_deadline();
         // The ticket's claim, as HaloToCf takes it: a close recorded here is seen by the webhook.
-        let claim = match store
-            .claim(
+        // A ticket a delivery is working on right now is left for the next run.
+        let Some(claim) = store
+            .try_claim(
                 &format!("ticket:{ticket_id}"),
-                deadline,
                 self.reconcile.request_deadline,
             )
-            .await
-        {
-            Ok(claim) => claim,
-            Err(StateError::Busy { .. }) => return Ok(false),
-            Err(e) => return Err(e.into()),
+            .await?
+        else {
+            return Ok(false);
         };
         let result = self.copy_comments(halo_to_cf, cf, ticket_id, at).await;
         claim.release().await;

@@ -23,8 +23,6 @@ mod comments;
 mod events;
 mod tickets;
 
-pub(crate) use tickets::halo_date;
-
 /// The claim that keeps two runs from overlapping (the host runs timers as singletons, but the
 /// `reconcile` command and a second host may not).
 const CLAIM: &str = "reconcile";

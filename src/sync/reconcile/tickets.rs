@@ -2,6 +2,7 @@
 //! complete sweep, each processed as a webhook delivery would be (CONTRACT §9.2).
 
 use super::{Run, Step};
+use crate::clock::utc_date_time;
 use crate::error::ApiError;
 use crate::halo::client::PAGE_SIZE;
 use crate::halo::webhook::Delivery;
@@ -11,19 +12,9 @@ use crate::sync::halo_to_cf::{HaloOutcome, HaloToCf, parse_reference};
 /// The sweep looks this far before its mark, for clock skew between us and Halo.
 const SWEEP_OVERLAP_SECS: i64 = 120;
 
-/// A Halo date: UTC `YYYY-MM-DDTHH:MM:SS`.
-pub(crate) fn halo_date(unix_secs: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp(unix_secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+/// A Halo list-filter date: UTC `YYYY-MM-DDTHH:MM:SS`.
+fn halo_date(unix_secs: i64) -> String {
+    utc_date_time(i128::from(unix_secs) * 1_000_000_000, 0)
 }
 
 fn delivery(ticket_id: u64) -> Delivery {

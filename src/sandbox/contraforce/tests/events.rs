@@ -1,10 +1,7 @@
 //! The webhook emitter: both signing formats verify with the bridge's own verifier, and the
 //! headers are ContraForce's.
 
-use std::sync::{Arc, Mutex as StdMutex};
-
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -12,36 +9,8 @@ use crate::contraforce::webhook::{self, SignatureError};
 use crate::sandbox::common;
 use crate::sandbox::contraforce::{FakeContraForce, SignedEvent, SigningFormat, send_event};
 
-/// Headers (lower-case names) and body of every request the receiver got.
-type Captured = Arc<StdMutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
-
-/// A throwaway receiver on a free port that answers `202 {"status":"received"}`.
-async fn receiver() -> (String, Captured, ServerHandle) {
-    let captured: Captured = Arc::default();
-    let sink = captured.clone();
-    let server = HttpServer::new(move || {
-        let sink = sink.clone();
-        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let headers = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-                .collect();
-            common::lock(&sink).push((headers, body.to_vec()));
-            async { HttpResponse::Accepted().json(json!({"status": "received"})) }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .expect("receiver binds");
-    let port = common::bound_port(&server.addrs()).expect("port");
-    let handle = common::spawn(server.run());
-    (
-        format!("http://127.0.0.1:{port}/api/CfToHalo"),
-        captured,
-        handle,
-    )
+async fn receiver() -> (String, common::Captured, ServerHandle) {
+    common::receiver("/api/CfToHalo", 202, json!({"status": "received"})).await
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -1,9 +1,6 @@
 //! The webhook emitter: Halo's published signature vector, envelope, auth headers and resend.
 
-use std::sync::{Arc, Mutex as StdMutex};
-
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
@@ -23,35 +20,8 @@ fn signature_matches_the_published_halo_vector() {
     );
 }
 
-/// Headers and body of every request a throwaway receiver got.
-type Captured = Arc<StdMutex<Vec<(Vec<(String, String)>, Vec<u8>)>>>;
-
-async fn receiver() -> (String, Captured, ServerHandle) {
-    let captured: Captured = Arc::default();
-    let sink = captured.clone();
-    let server = HttpServer::new(move || {
-        let sink = sink.clone();
-        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
-            let headers = req
-                .headers()
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
-                .collect();
-            common::lock(&sink).push((headers, body.to_vec()));
-            async { HttpResponse::Ok().json(json!({"status": "processed"})) }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .expect("receiver binds");
-    let port = common::bound_port(&server.addrs()).expect("port");
-    let handle = common::spawn(server.run());
-    (
-        format!("http://127.0.0.1:{port}/api/HaloToCf"),
-        captured,
-        handle,
-    )
+async fn receiver() -> (String, common::Captured, ServerHandle) {
+    common::receiver("/api/HaloToCf", 200, json!({"status": "processed"})).await
 }
 
 #[tokio::test]
