@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         window_secs: u64,
     },
+    /// Benchmark: an incident storm the Halo budget cannot take at once; Reconcile drains it.
+    ///
+    /// Senders give up after a few 503s, as ContraForce does; the benchmark fires the Reconcile
+    /// timer every few seconds and reports tickets, 429s, Halo calls and time to ticket by
+    /// severity (exit code 1 when a target is missed).
+    BenchStorm(crate::bench::StormArgs),
     /// List Halo's ticket types, priorities, statuses, outcomes, teams and clients with their ids.
     ///
     /// Uses the HALO_AUTH_URL, HALO_API_BASE_URL, HALO_CLIENT_ID, HALO_CLIENT_SECRET (and
@@ -90,11 +96,9 @@ pub enum Command {
         json: bool,
     },
     /// Moves failed events (those Halo rejected) back to the parked queue for the next run.
-    #[command(
-        after_help = "Examples:
+    #[command(after_help = "Examples:
   cf-halo-bridge replay 7b9e...
-  cf-halo-bridge replay --all --now"
-    )]
+  cf-halo-bridge replay --all --now")]
     Replay {
         /// The failed event to replay.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
@@ -138,6 +142,7 @@ pub fn main() -> ExitCode {
             calls,
             window_secs,
         } => runtime.block_on(crate::bench::burst(incidents, calls, window_secs)),
+        Command::BenchStorm(args) => runtime.block_on(crate::bench::storm(args)),
         Command::HaloLookup { json, tables } => {
             runtime.block_on(crate::tools::halo_lookup::run(tables, json))
         }

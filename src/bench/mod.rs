@@ -6,11 +6,13 @@ mod handler;
 mod load;
 mod phases;
 mod report;
+mod storm;
 mod suite;
 
 use serde_json::{Value, json};
 
 pub use burst::burst;
+pub use storm::{StormArgs, storm};
 pub use suite::{BenchArgs, bench};
 
 /// The ContraForce signing secret the benchmarked handlers are given.

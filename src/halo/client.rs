@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::halo::auth::TokenCache;
 use crate::halo::model::{Action, Ticket, first_record, flex_id, list_items};
-use crate::http::budget::{Budget, Permit};
+use crate::http::budget::{Budget, Permit, Priority};
 use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
 use crate::secrets::Secrets;
@@ -73,12 +73,27 @@ impl HaloClient {
         self.tokens.fetch_count()
     }
 
-    /// Reserves `n` calls of the budget ahead (a new incident's lookup and create).
-    pub async fn reserve(&self, n: u32, deadline: Deadline) -> Result<Permit, UpstreamError> {
-        if let Some(lane) = &self.lane {
+    /// Reserves `n` calls of the budget ahead (a new incident's lookup and create), waiting in
+    /// line at `priority` (the incident's severity rank) when the budget is short. On a lane,
+    /// the lane is checked first and counted once the budget granted the calls, so a run that
+    /// could not call spends none of its share.
+    pub async fn reserve(
+        &self,
+        n: u32,
+        priority: Priority,
+        deadline: Deadline,
+    ) -> Result<Permit, UpstreamError> {
+        if let Some(lane) = &self.lane
+            && !lane.has_room(n)
+        {
             lane.try_reserve_now(n)?;
         }
-        self.budget.reserve(n, deadline).await
+        let permit = self.budget.reserve_as(n, deadline, priority).await?;
+        if let Some(lane) = &self.lane {
+            // One run at a time uses the lane, so the room seen above is still there.
+            lane.try_reserve_now(n)?;
+        }
+        Ok(permit)
     }
 
     /// One call's slot: from `permit` while it lasts (both budgets were counted when it was

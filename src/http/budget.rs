@@ -3,10 +3,14 @@
 //!
 //! A hand-written sliding log rather than a GCRA limiter (`governor`): Halo counts requests in
 //! a trailing window, and only the same rule guarantees that a burst never meets a 429.
+//!
+//! When the budget is short, callers wait in one line ordered by priority, then arrival: a High
+//! incident's ticket goes before a Low one's, so a storm larger than the budget drains most
+//! severe first (CONTRACT §9, `bench-storm`).
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,14 +37,43 @@ impl Permit {
     }
 }
 
+/// How urgent a call is: lower goes first. Incidents use their severity's rank
+/// (`state::work::severity_rank`: Critical 0, High 1, Medium 2, Low 3, Informational 4, other 5).
+pub type Priority = u8;
+
+/// The priority of calls that are not about a new incident (notes, reads, tokens).
+pub const ROUTINE: Priority = 2;
+
+/// Who is waiting: `(priority, arrival)`, the first in order served first.
+#[derive(Default)]
+struct Line {
+    next: u64,
+    waiting: BTreeSet<(Priority, u64)>,
+}
+
 /// The process-wide Halo budget.
 pub struct Budget {
     calls: usize,
     window: Duration,
     /// When each counted call was stamped, oldest first.
     stamps: Mutex<VecDeque<Instant>>,
-    /// Waiters queue here, first come first served.
-    turnstile: tokio::sync::Mutex<()>,
+    /// Waiters, by priority then arrival.
+    line: Mutex<Line>,
+    /// Rung whenever the line or the head's chances change.
+    changed: tokio::sync::Notify,
+}
+
+/// A place in the line, given up when dropped (served, failed or cancelled).
+struct Place<'a> {
+    budget: &'a Budget,
+    key: (Priority, u64),
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.budget.line().waiting.remove(&self.key);
+        self.budget.changed.notify_waiters();
+    }
 }
 
 impl Budget {
@@ -50,8 +83,13 @@ impl Budget {
             calls: limit.calls as usize,
             window: limit.per + SAFETY_MARGIN,
             stamps: Mutex::new(VecDeque::new()),
-            turnstile: tokio::sync::Mutex::new(()),
+            line: Mutex::new(Line::default()),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    fn line(&self) -> MutexGuard<'_, Line> {
+        self.line.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Calls counted in the current window.
@@ -96,36 +134,76 @@ impl Budget {
         }
     }
 
-    /// Reserves `n` calls, waiting for the budget while the deadline allows.
+    /// Reserves `n` calls at the routine priority, waiting while the deadline allows.
     pub async fn reserve(&self, n: u32, deadline: Deadline) -> Result<Permit, UpstreamError> {
+        self.reserve_as(n, deadline, ROUTINE).await
+    }
+
+    /// Reserves `n` calls, waiting in line (by `priority`, then arrival) while the deadline
+    /// allows; a wait that would end past the deadline fails at once with the time it needs.
+    pub async fn reserve_as(
+        &self,
+        n: u32,
+        deadline: Deadline,
+        priority: Priority,
+    ) -> Result<Permit, UpstreamError> {
         let n = (n as usize).min(self.calls);
-        if self.try_take(n).is_ok() {
-            return Ok(Permit {
-                left: AtomicU32::new(n as u32),
-            });
-        }
-        let Ok(_turn) = tokio::time::timeout_at(deadline.instant(), self.turnstile.lock()).await
-        else {
-            // Everyone ahead in the queue needs the window to clear first.
-            let clears = self
-                .stamps
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .back()
-                .map(|t| *t + self.window);
-            return Err(self.exhausted(clears.unwrap_or_else(Instant::now)));
+        let permit = || Permit {
+            left: AtomicU32::new(n as u32),
         };
+        let place = {
+            let mut line = self.line();
+            // Nobody as urgent is waiting: take the room there is, if any.
+            let ahead = line.waiting.first().is_some_and(|(p, _)| *p <= priority);
+            if !ahead && self.try_take(n).is_ok() {
+                return Ok(permit());
+            }
+            let key = (priority, line.next);
+            line.next += 1;
+            line.waiting.insert(key);
+            Place { budget: self, key }
+        };
+        // A more urgent arrival may have displaced the head: let it look again.
+        self.changed.notify_waiters();
         loop {
-            match self.try_take(n) {
-                Ok(()) => {
-                    return Ok(Permit {
-                        left: AtomicU32::new(n as u32),
-                    });
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let head = self.line().waiting.first() == Some(&place.key);
+            if head {
+                match self.try_take(n) {
+                    Ok(()) => return Ok(permit()),
+                    Err(until) if until > deadline.instant() => return Err(self.exhausted(until)),
+                    Err(until) => {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(until) => {}
+                            () = &mut changed => {}
+                        }
+                    }
                 }
-                Err(until) if until > deadline.instant() => return Err(self.exhausted(until)),
-                Err(until) => tokio::time::sleep_until(until).await,
+            } else {
+                tokio::select! {
+                    () = &mut changed => {}
+                    () = tokio::time::sleep_until(deadline.instant()) => {
+                        // Everyone ahead needs the window to clear first.
+                        let clears = self
+                            .stamps
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .back()
+                            .map(|t| *t + self.window);
+                        return Err(self.exhausted(clears.unwrap_or_else(Instant::now)));
+                    }
+                }
             }
         }
+    }
+
+    /// Whether `n` calls would fit now (nothing is counted).
+    pub fn has_room(&self, n: u32) -> bool {
+        let mut stamps = self.stamps.lock().unwrap_or_else(|p| p.into_inner());
+        self.prune(&mut stamps, Instant::now());
+        stamps.len() + (n as usize).min(self.calls) <= self.calls
     }
 
     /// Counts `n` calls now or fails at once, never waiting: a lane that must not hold up its
@@ -217,6 +295,40 @@ mod tests {
         assert_eq!(b.in_window(), 2, "reserved slots were already counted");
         b.acquire(Some(&permit), deadline).await.unwrap();
         assert_eq!(b.in_window(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_the_budget_is_short_the_most_urgent_waiter_goes_first() {
+        let b = Arc::new(budget(2, 10));
+        b.reserve(2, Deadline::after(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        let waiter = |priority: Priority| {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.reserve_as(1, Deadline::after(Duration::from_secs(60)), priority)
+                    .await
+                    .map(|_| Instant::now())
+            })
+        };
+        let low = waiter(3);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let routine = waiter(ROUTINE);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let high = waiter(1);
+        let (high, routine, low) = (
+            high.await.unwrap().unwrap(),
+            routine.await.unwrap().unwrap(),
+            low.await.unwrap().unwrap(),
+        );
+        assert!(
+            high <= routine && routine < low,
+            "{high:?} {routine:?} {low:?}"
+        );
+        // Two slots free at 11 s: High and the routine call; Low waits for the next window.
+        assert_eq!(low.duration_since(high), Duration::from_secs(11));
+        assert_eq!(b.in_window(), 1);
+        assert!(b.has_room(1) && !b.has_room(2));
     }
 
     #[tokio::test(start_paused = true)]

@@ -216,6 +216,21 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
+    async fn create_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        let mut data = self.data();
+        let id = (kind.to_string(), key.to_string());
+        if data.records.contains_key(&id) {
+            return Ok(false);
+        }
+        data.records.insert(id, value.clone());
+        Ok(true)
+    }
+
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError> {
         Ok(self
             .data()

@@ -122,8 +122,12 @@ pub trait StateStore: Send + Sync {
     ) -> Result<Claim, StateError>;
     /// Holds `key` for up to `hold_for` when nobody else does; `None` at once when someone does.
     async fn try_claim(&self, key: &str, hold_for: Duration) -> Result<Option<Claim>, StateError>;
-    /// Stores a record of `kind` under `key` (replacing any).
+    /// Stores a record of `kind` under `key` (replacing any): for records one owner writes.
     async fn put_record(&self, kind: &str, key: &str, value: &Value) -> Result<(), StateError>;
+    /// Stores a record only when there is none under `key` (create-if-absent); false when one
+    /// was there first.
+    async fn create_record(&self, kind: &str, key: &str, value: &Value)
+    -> Result<bool, StateError>;
     /// The record of `kind` under `key`.
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError>;
     /// Every record of `kind`, as `(key, value)`, in no particular order.

@@ -85,7 +85,7 @@ pub struct PendingTicket {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
-    /// Parked events processed.
+    /// Parked events a run re-drove to a ticket (created, or noted on the existing one).
     pub events_redriven: u64,
     /// Parked events Halo rejected (moved to the failed list).
     pub events_failed: u64,
@@ -197,17 +197,29 @@ impl<'a> Work<'a> {
             .collect())
     }
 
-    /// Parks an event; one parked earlier keeps its place in the queue.
-    pub async fn park(&self, mut event: ParkedEvent) -> Result<(), StateError> {
-        if let Some(earlier) = self.store.get_record(PARKED, &event.event_id).await?
-            && let Some(earlier) = from_value::<ParkedEvent>(PARKED, &event.event_id, earlier)
-            && self.fresh(earlier.parked_at_ms)
-        {
-            event.parked_at_ms = earlier.parked_at_ms;
+    /// Parks an event (create-if-absent): one parked earlier keeps its place in the queue,
+    /// unless it has expired.
+    pub async fn park(&self, event: ParkedEvent) -> Result<(), StateError> {
+        let key = event.event_id.clone();
+        let value = to_value(&event)?;
+        for _ in 0..3 {
+            if self.store.create_record(PARKED, &key, &value).await? {
+                return Ok(());
+            }
+            let Some(earlier) = self.store.get_record(PARKED, &key).await? else {
+                continue;
+            };
+            let fresh = from_value::<ParkedEvent>(PARKED, &key, earlier.clone())
+                .is_some_and(|e| self.fresh(e.parked_at_ms));
+            if fresh {
+                return Ok(());
+            }
+            // Expired: replaced only if nobody changed it meanwhile, then created again.
+            self.store.delete_record_if(PARKED, &key, &earlier).await?;
         }
-        self.store
-            .put_record(PARKED, &event.event_id, &to_value(&event)?)
-            .await
+        Err(StateError::Unavailable(format!(
+            "could not park {key}: contended"
+        )))
     }
 
     /// Parked events, most severe first, then oldest first (expired ones are dropped).
@@ -335,17 +347,17 @@ impl<'a> Work<'a> {
         self.store.put_record(PROGRESS, event_id, value).await
     }
 
-    /// Starts watching a linked ticket's ContraForce comments (kept if already watched).
+    /// Starts watching a linked ticket's ContraForce comments (create-if-absent: kept if already
+    /// watched).
     pub async fn watch(&self, ticket_id: u64) -> Result<(), StateError> {
-        let key = ticket_id.to_string();
-        if self.store.get_record(WATCH, &key).await?.is_some() {
-            return Ok(());
-        }
         let watch = Watch {
             ticket_id,
             ..Watch::default()
         };
-        self.store.put_record(WATCH, &key, &to_value(&watch)?).await
+        self.store
+            .create_record(WATCH, &ticket_id.to_string(), &to_value(&watch)?)
+            .await
+            .map(drop)
     }
 
     /// Every watched ticket, least recently checked first.

@@ -151,6 +151,9 @@ async fn records_are_kept_listed_and_deleted_only_while_unchanged(store: Store) 
     store.put_record("parked", "evt-2", &a).await.unwrap();
     assert!(!store.delete_record_if("parked", "evt-2", &b).await.unwrap());
     assert!(store.delete_record_if("parked", "evt-2", &a).await.unwrap());
+    assert!(!store.create_record("parked", "evt|1/x", &b).await.unwrap());
+    assert!(store.create_record("parked", "evt-3", &b).await.unwrap());
+    store.delete_record("parked", "evt-3").await.unwrap();
     store.delete_record("parked", "evt|1/x").await.unwrap();
     store.delete_record("parked", "never-there").await.unwrap();
     assert!(store.list_records("parked").await.unwrap().is_empty());

@@ -515,6 +515,15 @@ impl StateStore for BlobStore {
         self.put_any(kind, key, value).await
     }
 
+    async fn create_record(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        self.create_any(kind, key, value).await
+    }
+
     async fn get_record(&self, kind: &str, key: &str) -> Result<Option<Value>, StateError> {
         Ok(self.get_any(kind, key).await?.map(|r| r.value))
     }

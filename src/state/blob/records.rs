@@ -60,6 +60,23 @@ impl BlobStore {
         self.overwrite(&hashed(kind, key), &record).await
     }
 
+    /// Creates the record if absent (`If-None-Match: *`); false when another writer was first.
+    pub(super) async fn create_any(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &Value,
+    ) -> Result<bool, StateError> {
+        let record = RecordBlob {
+            key: key.to_string(),
+            value: value.clone(),
+        };
+        Ok(self
+            .write(&hashed(kind, key), &record, None)
+            .await?
+            .is_some())
+    }
+
     /// Deletes the record; with `seen`, only while it still holds that value (If-Match on the
     /// ETag it was read with). False when it changed meanwhile.
     pub(super) async fn delete_any(

@@ -60,8 +60,9 @@ pub enum CfOutcome {
 }
 
 impl CfOutcome {
-    /// The ticket an event that did its work is recorded with.
-    fn done_ticket(&self) -> Option<u64> {
+    /// The ticket an event that did its work is recorded with (`None` for a duplicate, a test
+    /// or an ignored event).
+    pub fn done_ticket(&self) -> Option<u64> {
         match self {
             Self::Created { ticket_id } | Self::Updated { ticket_id } => Some(*ticket_id),
             Self::Noted { ticket_id, .. } => Some(*ticket_id),

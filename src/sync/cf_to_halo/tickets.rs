@@ -9,6 +9,7 @@ use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
 use crate::http::{Deadline, UpstreamError};
 use crate::state::TicketSync;
+use crate::state::work::severity_rank;
 use crate::sync::mapping;
 
 /// Halo logs a new ticket as its action 1, so that is the highest action a ticket we just
@@ -79,8 +80,13 @@ impl CfToHalo {
         let mut backoff = Duration::from_millis(200);
         loop {
             // The lookup and the create are reserved together, so a new incident never finds
-            // the budget gone between its two calls.
-            let permit = self.halo.reserve(1 + u32::from(create), deadline).await?;
+            // the budget gone between its two calls; when the budget is short, the most severe
+            // incident goes first.
+            let priority = severity_rank(&incident.severity);
+            let permit = self
+                .halo
+                .reserve(1 + u32::from(create), priority, deadline)
+                .await?;
             // Our ledger had no answer: Halo may still have the ticket (a lost state, or a
             // create that failed after Halo made it), so look before creating.
             if let Some(ticket_id) = self

@@ -25,7 +25,10 @@ impl Run<'_> {
             let recorded = match result {
                 Ok(outcome) => {
                     tracing::info!(event_id, ?outcome, "parked event processed");
-                    self.summary.events_redriven += 1;
+                    // A duplicate was finished meanwhile by a re-delivery: only forgotten here.
+                    if outcome.done_ticket().is_some() {
+                        self.summary.events_redriven += 1;
+                    }
                     work.unpark(&event_id).await
                 }
                 Err(ApiError::HaloRejected(message))
