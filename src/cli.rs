@@ -1,5 +1,6 @@
 //! Command line: `serve` (what the Functions host runs), `demo`, `sandbox`, the operator tools
-//! (`halo-lookup`, `send-test-event`, `check-config`) and the benchmarks (`bench`, `bench-burst`).
+//! (`halo-lookup`, `send-test-event`, `check-config`, `reconcile`, `status`, `replay`) and the
+//! benchmarks (`bench`, `bench-burst`, `bench-storm`).
 
 use std::process::ExitCode;
 

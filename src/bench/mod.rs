@@ -1,5 +1,5 @@
-//! Benchmarks: commands that measure and print figures (never timed tests). One file per
-//! benchmark (`burst`, `suite`); the pieces they share beside them.
+//! Benchmarks: commands that measure and print figures (never timed tests). One file (or folder)
+//! per benchmark (`burst`, `storm`, `suite`); the pieces they share beside them.
 
 mod burst;
 mod handler;

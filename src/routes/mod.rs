@@ -12,7 +12,6 @@ use tracing::Instrument as _;
 use crate::error::ApiError;
 use crate::secrets::{Needs, Resolved};
 use crate::settings::Readiness;
-use crate::startup::AppState;
 
 /// Every upstream wait already ends at the deadline and answers with its own `Retry-After`;
 /// this outer limit only catches work that somehow did not.
@@ -22,6 +21,9 @@ pub mod cf_to_halo;
 pub mod halo_to_cf;
 pub mod health;
 pub mod reconcile;
+mod state;
+
+pub use state::AppState;
 
 /// What actix hands every function: the request, its body stream, the app.
 pub type Request = (HttpRequest, web::Payload, web::Data<AppState>);

@@ -16,6 +16,7 @@ mod logs;
 mod packaging;
 mod process;
 mod properties;
+mod properties_settings;
 mod reconcile;
 mod resilience;
 mod telemetry;
