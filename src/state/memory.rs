@@ -43,13 +43,48 @@ impl Ledger {
 struct Data {
     events: Ledger,
     deliveries: Ledger,
-    /// Signature MAC → the event that first carried it, and when.
-    macs: HashMap<String, (String, Instant)>,
+    /// Signature MAC (its 32 bytes, from the hex the store is given) → the event that first
+    /// carried it, and when.
+    macs: HashMap<MacKey, (Box<str>, Instant)>,
     macs_added_since_sweep: usize,
     ref_to_ticket: HashMap<String, u64>,
     ticket_to_ref: HashMap<u64, Link>,
     tickets: HashMap<u64, TicketSync>,
-    records: HashMap<(String, String), Value>,
+    /// Records as compact JSON text: a Value tree per watched ticket would cost ten times more.
+    records: HashMap<RecordKey, Box<str>>,
+}
+
+/// A MAC as bytes when it is 64 hex digits (always, from the handler), else as given.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum MacKey {
+    Bytes([u8; 32]),
+    Text(Box<str>),
+}
+
+impl MacKey {
+    fn of(mac: &str) -> MacKey {
+        let mut bytes = [0u8; 32];
+        match hex::decode_to_slice(mac, &mut bytes) {
+            Ok(()) => MacKey::Bytes(bytes),
+            Err(_) => MacKey::Text(mac.into()),
+        }
+    }
+}
+
+/// `(kind, key)` of a record.
+type RecordKey = (Box<str>, Box<str>);
+
+fn record_key(kind: &str, key: &str) -> RecordKey {
+    (kind.into(), key.into())
+}
+
+fn text_of(value: &Value) -> Box<str> {
+    value.to_string().into_boxed_str()
+}
+
+fn value_of(text: &str) -> Value {
+    // Only this store writes the text, always from a Value.
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 struct Slot {
@@ -186,11 +221,11 @@ impl StateStore for MemoryStore {
             data.macs_added_since_sweep = 0;
             data.macs.retain(|_, (_, at)| at.elapsed() < ttl);
         }
-        match data.macs.get(mac) {
-            Some((first, at)) if at.elapsed() < ttl => Ok(first.clone()),
+        let key = MacKey::of(mac);
+        match data.macs.get(&key) {
+            Some((first, at)) if at.elapsed() < ttl => Ok(first.to_string()),
             _ => {
-                data.macs
-                    .insert(mac.to_string(), (event_id.to_string(), Instant::now()));
+                data.macs.insert(key, (event_id.into(), Instant::now()));
                 Ok(event_id.to_string())
             }
         }
@@ -212,7 +247,7 @@ impl StateStore for MemoryStore {
     async fn put_record(&self, kind: &str, key: &str, value: &Value) -> Result<(), StateError> {
         self.data()
             .records
-            .insert((kind.to_string(), key.to_string()), value.clone());
+            .insert(record_key(kind, key), text_of(value));
         Ok(())
     }
 
@@ -223,11 +258,11 @@ impl StateStore for MemoryStore {
         value: &Value,
     ) -> Result<bool, StateError> {
         let mut data = self.data();
-        let id = (kind.to_string(), key.to_string());
+        let id = record_key(kind, key);
         if data.records.contains_key(&id) {
             return Ok(false);
         }
-        data.records.insert(id, value.clone());
+        data.records.insert(id, text_of(value));
         Ok(true)
     }
 
@@ -235,8 +270,8 @@ impl StateStore for MemoryStore {
         Ok(self
             .data()
             .records
-            .get(&(kind.to_string(), key.to_string()))
-            .cloned())
+            .get(&record_key(kind, key))
+            .map(|text| value_of(text)))
     }
 
     async fn list_records(&self, kind: &str) -> Result<Vec<(String, Value)>, StateError> {
@@ -244,15 +279,13 @@ impl StateStore for MemoryStore {
             .data()
             .records
             .iter()
-            .filter(|((k, _), _)| k == kind)
-            .map(|((_, key), value)| (key.clone(), value.clone()))
+            .filter(|((k, _), _)| &**k == kind)
+            .map(|((_, key), text)| (key.to_string(), value_of(text)))
             .collect())
     }
 
     async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StateError> {
-        self.data()
-            .records
-            .remove(&(kind.to_string(), key.to_string()));
+        self.data().records.remove(&record_key(kind, key));
         Ok(())
     }
 
@@ -263,8 +296,8 @@ impl StateStore for MemoryStore {
         seen: &Value,
     ) -> Result<bool, StateError> {
         let mut data = self.data();
-        let id = (kind.to_string(), key.to_string());
-        if data.records.get(&id) != Some(seen) {
+        let id = record_key(kind, key);
+        if data.records.get(&id).map(|text| value_of(text)).as_ref() != Some(seen) {
             return Ok(false);
         }
         data.records.remove(&id);

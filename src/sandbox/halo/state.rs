@@ -1,7 +1,7 @@
 //! The fake Halo's in-memory model: tickets, actions, issued tokens, id sequences and status
 //! changes, plus the behaviour switches set through the handle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Instant, SystemTime};
 
 use serde_json::{Map, Value, json};
@@ -21,6 +21,8 @@ pub(super) struct State {
     pub(super) cfg: FakeHaloConfig,
     next_ticket_id: u64,
     pub(super) tickets: BTreeMap<u64, HaloTicket>,
+    /// `thirdpartynumber` → tickets carrying it, so a lookup need not scan every ticket.
+    pub(super) by_reference: HashMap<String, BTreeSet<u64>>,
     pub(super) actions: BTreeMap<u64, Vec<HaloAction>>,
     /// Issued access tokens and when each expires.
     pub(super) tokens: HashMap<String, Instant>,
@@ -65,6 +67,7 @@ impl State {
             next_ticket_id: cfg.first_ticket_id,
             cfg,
             tickets: BTreeMap::new(),
+            by_reference: HashMap::new(),
             actions: BTreeMap::new(),
             tokens: HashMap::new(),
             reject_creates: None,
@@ -102,10 +105,33 @@ impl State {
         }
     }
 
+    /// Keeps the `thirdpartynumber` index in step with a ticket's old and new reference.
+    pub(super) fn reindex(&mut self, id: u64, old: Option<&str>, new: Option<&str>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old
+            && let Some(ids) = self.by_reference.get_mut(old)
+        {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_reference.remove(old);
+            }
+        }
+        if let Some(new) = new {
+            self.by_reference
+                .entry(new.to_owned())
+                .or_default()
+                .insert(id);
+        }
+    }
+
     /// Stores a new ticket and logs its creation as action 1, as Halo does.
     pub(super) fn insert_new(&mut self, ticket: HaloTicket) -> u64 {
         let id = ticket.id;
+        let reference = ticket.thirdpartynumber.clone();
         self.tickets.insert(id, ticket);
+        self.reindex(id, None, reference.as_deref());
         let logged = ActionDraft {
             outcome: "Ticket Logged".to_owned(),
             who: API_AGENT.to_owned(),

@@ -120,6 +120,28 @@ async fn lookups_match_the_reference_exactly() {
 }
 
 #[tokio::test]
+async fn a_changed_reference_is_found_under_its_new_value_only() {
+    let halo = fake().await;
+    let token = token(&halo).await;
+    let a = halo.insert_ticket("a", Some("cf|s|old"));
+    let b = halo.insert_ticket("b", Some("cf|s|old"));
+    let update = json!([{"id": a, "thirdpartynumber": "cf|s|new"}]);
+    assert_eq!(post(&halo, &token, "/Tickets", update).await.0, 200);
+    let lookup = |reference: &str| {
+        let path = format!(
+            "/Tickets?thirdpartynumber={}",
+            reference.replace('|', "%7C")
+        );
+        let (halo, token) = (&halo, &token);
+        async move { get(halo, token, &path).await.1 }
+    };
+    assert_eq!(lookup("cf|s|new").await["tickets"][0]["id"], a);
+    let old = lookup("cf|s|old").await;
+    assert_eq!(old["record_count"], 1);
+    assert_eq!(old["tickets"][0]["id"], b);
+}
+
+#[tokio::test]
 async fn ignoring_the_lookup_filter_returns_other_tickets_newest_first() {
     let halo = fake().await;
     let token = token(&halo).await;

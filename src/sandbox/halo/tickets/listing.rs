@@ -45,6 +45,14 @@ pub(super) fn lookup_filters(query: &Query) -> Vec<LookupFilter> {
         .collect()
 }
 
+/// The `thirdpartynumber` a list is filtered on, when it is (the index answers it).
+pub(super) fn reference_filter(filters: &[LookupFilter]) -> Option<&str> {
+    filters.iter().find_map(|f| match f {
+        LookupFilter::ThirdParty(want) => Some(want.as_str()),
+        LookupFilter::CustomField(..) => None,
+    })
+}
+
 /// `lastupdatefromdate` / `lastupdatetodate`: both ends inclusive, in 100 ns ticks (UTC).
 pub(super) struct UpdateWindow {
     from: Option<i128>,
@@ -67,6 +75,10 @@ impl UpdateWindow {
     }
 
     pub(super) fn contains(&self, t: &HaloTicket) -> bool {
+        // Most lists (the bridge's lookups) have no window: skip the clock arithmetic.
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
         let at = ticks(t.last_update);
         self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at <= to)
     }

@@ -27,13 +27,21 @@ impl HaloService {
             listing::lookup_filters(query)
         };
         // Newest id first, as today: a ticket's position never depends on its last update, so
-        // pages stay stable while a client walks them.
-        let hits: Vec<&HaloTicket> = state
-            .tickets
-            .values()
-            .rev()
-            .filter(|t| window.contains(t) && filters.iter().all(|f| f.matches(t)))
-            .collect();
+        // pages stay stable while a client walks them. A reference lookup reads only the tickets
+        // carrying it (the index), not every ticket.
+        let keep = |t: &&HaloTicket| filters.iter().all(|f| f.matches(t)) && window.contains(t);
+        let hits: Vec<&HaloTicket> = match listing::reference_filter(&filters) {
+            Some(reference) => state
+                .by_reference
+                .get(reference)
+                .into_iter()
+                .flatten()
+                .rev()
+                .filter_map(|id| state.tickets.get(id))
+                .filter(keep)
+                .collect(),
+            None => state.tickets.values().rev().filter(keep).collect(),
+        };
         let total = hits.len();
         let (page, paged) = listing::page_of(hits, query);
         let items = page

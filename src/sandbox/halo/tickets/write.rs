@@ -123,9 +123,12 @@ impl State {
             TicketWrite::Update(id, mut fields) => {
                 let status = fields.status_id.take();
                 if let Some(ticket) = self.tickets.get_mut(&id) {
+                    let old = ticket.thirdpartynumber.clone();
                     fields.apply_to(ticket);
                     // Any update counts as a change, as Halo stamps it whatever was sent.
                     ticket.last_update = SystemTime::now();
+                    let new = ticket.thirdpartynumber.clone();
+                    self.reindex(id, old.as_deref(), new.as_deref());
                 }
                 if let Some(status) = status {
                     self.change_status(id, status, false);
