@@ -333,8 +333,8 @@ impl TestApp {
     }
 
     /// Has the Functions host fire the Reconcile timer: `POST /Reconcile` with the JSON
-    /// invocation body a timer trigger gets (reference/azure.md §1.6). Returns the summary.
-    pub async fn reconcile(&self) -> Value {
+    /// invocation body a timer trigger gets (reference/azure.md §1.6). Status and whole answer.
+    pub async fn fire_timer(&self) -> (u16, Value) {
         let r = self
             .post_raw(
                 "/Reconcile",
@@ -342,7 +342,12 @@ impl TestApp {
                 serde_json::to_vec(&timer_invocation()).unwrap(),
             )
             .await;
-        let (status, body) = answer(r).await;
+        answer(r).await
+    }
+
+    /// Fires the Reconcile timer and returns the run's summary (`ReturnValue`).
+    pub async fn reconcile(&self) -> Value {
+        let (status, body) = self.fire_timer().await;
         assert_eq!(status, 200, "{body}");
         body["ReturnValue"].clone()
     }

@@ -23,14 +23,7 @@ fn with_severity(n: u64, severity: &str) -> Value {
 #[tokio::test]
 async fn the_timer_invocation_answers_200_with_outputs_logs_and_the_summary() {
     let app = spawn_app().await;
-    let r = app
-        .post_raw(
-            "/Reconcile",
-            &[("Content-Type", "application/json".into())],
-            serde_json::to_vec(&timer_invocation()).unwrap(),
-        )
-        .await;
-    let (status, body) = answer(r).await;
+    let (status, body) = app.fire_timer().await;
     assert_eq!(status, 200);
     assert_eq!(body["Outputs"], json!({}));
     let logs = body["Logs"].as_array().unwrap();
