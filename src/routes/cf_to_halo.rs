@@ -95,8 +95,8 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
             .function
             .handle(&event_id, &envelope, header_is_test, deadline)
             .await;
-        let parked = ParkedEvent {
-            event_id,
+        let parked = || ParkedEvent {
+            event_id: event_id.clone(),
             body: String::from_utf8_lossy(&call.body).into_owned(),
             schema: schema.map(str::to_string),
             header_test: header_is_test,
@@ -104,7 +104,7 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
             reference,
             parked_at_ms: now_ms(),
         };
-        call.function.settle(parked, &outcome).await;
+        call.function.settle(&event_id, &outcome, parked).await;
         outcome
     };
     let outcome = tokio::time::timeout_at(deadline.instant() + BACKSTOP, work)

@@ -179,15 +179,20 @@ impl CfToHalo {
             .await
     }
 
-    /// After a delivery or a re-drive: a 503 parks the event for the next reconcile run, Halo's
-    /// rejection (a 502) moves it to the failed list, an event that did its work forgets it
-    /// (CONTRACT §9.2 step 1). A failure to record this is logged: the answer stands.
-    pub async fn settle(&self, event: ParkedEvent, result: &Result<CfOutcome, ApiError>) {
-        let event_id = event.event_id.clone();
+    /// After a delivery: a 503 parks the event for the next reconcile run, Halo's rejection (a
+    /// 502) moves it to the failed list, an event that did its work forgets it (CONTRACT §9.2
+    /// step 1). `parked` builds the record only when one is needed. A failure to record this is
+    /// logged: the answer stands.
+    pub async fn settle(
+        &self,
+        event_id: &str,
+        result: &Result<CfOutcome, ApiError>,
+        parked: impl FnOnce() -> ParkedEvent,
+    ) {
         let recorded = match result {
-            Err(ApiError::Unavailable { .. }) => self.work().park(event).await,
-            Err(ApiError::HaloRejected(message)) => self.work().fail(event, message).await,
-            Ok(outcome) if outcome.done_ticket().is_some() => self.work().unpark(&event_id).await,
+            Err(ApiError::Unavailable { .. }) => self.work().park(parked()).await,
+            Err(ApiError::HaloRejected(message)) => self.work().fail(parked(), message).await,
+            Ok(outcome) if outcome.done_ticket().is_some() => self.work().unpark(event_id).await,
             _ => Ok(()),
         };
         if let Err(e) = recorded {
