@@ -148,7 +148,7 @@ param haloTeam string = ''
 @description('HALO_CATEGORY: sent as category_1 when set.')
 param haloCategory string = ''
 
-@description('HALO_EXTERNAL_REF_FIELD_ID: keep the reference in this custom field instead of thirdpartynumber.')
+@description('HALO_EXTERNAL_REF_FIELD_ID: keep the reference in this custom field instead of third_party_id_string.')
 param haloExternalRefFieldId string = ''
 
 @description('HALO_PRIVATE_NOTE_OUTCOME: outcome of the notes the handler writes (a number is sent as outcome_id).')
@@ -159,6 +159,24 @@ param haloIntegrationAgentId string = ''
 
 @description('HALO_WEBHOOK_SIGNATURE_HEADER: header carrying the Halo HMAC when halo-webhook-signing-secret is used.')
 param haloWebhookSignatureHeader string = 'x-signature'
+
+@description('HALO_WEBHOOK_SIGNATURE_FORM: what Halo\'s webhook HMAC covers: body, or a signed-header form such as spaced-lines:content-length,content-type,host,x-halo-date (check-config names the one that verifies).')
+param haloWebhookSignatureForm string = 'body'
+
+@minValue(1)
+@maxValue(1000)
+@description('HALO_LOOKUP_MAX_PAGES: most pages of 100 tickets one date-window reference lookup reads, 1-1000. Default 10.')
+param haloLookupMaxPages int = 10
+
+@minValue(1)
+@maxValue(100)
+@description('HALO_BATCH_MAX: most tickets or notes one Halo call creates, 1-100 (1 sends one per call). Default 20.')
+param haloBatchMax int = 20
+
+@minValue(0)
+@maxValue(3600)
+@description('HALO_CREATE_GRACE_SECONDS: after a ticket create with an unknown outcome, how long a lookup that finds nothing answers 503 instead of creating, 0-3600. Default 90.')
+param haloCreateGraceSeconds int = 90
 
 @description('HALO_RATE_LIMIT: client-side Halo budget per instance, n/seconds.')
 param haloRateLimit string = '300/300'
@@ -265,6 +283,11 @@ param reconcileBudgetShare string = '0.5'
 @description('RECONCILE_LOOKBACK_MINUTES: how far back the first sweep of updated Halo tickets looks, 1-10080 minutes (a week). Default 60.')
 param reconcileLookbackMinutes int = 60
 
+@minValue(1)
+@maxValue(3650)
+@description('RECONCILE_WATCH_DAYS: a CF-linked ticket closed on both sides and idle this many days is no longer watched, 1-3650. Default 30.')
+param reconcileWatchDays int = 30
+
 @minValue(0)
 @maxValue(10000)
 @description('RECONCILE_MAX_TICKETS: most CF-linked tickets one reconcile run checks in ContraForce, 0-10000 (0: none). Default 200.')
@@ -365,6 +388,10 @@ var handlerSettings = {
   HALO_PRIVATE_NOTE_OUTCOME: haloPrivateNoteOutcome
   HALO_INTEGRATION_AGENT_ID: haloIntegrationAgentId
   HALO_WEBHOOK_SIGNATURE_HEADER: haloWebhookSignatureHeader
+  HALO_WEBHOOK_SIGNATURE_FORM: haloWebhookSignatureForm
+  HALO_LOOKUP_MAX_PAGES: string(haloLookupMaxPages)
+  HALO_BATCH_MAX: string(haloBatchMax)
+  HALO_CREATE_GRACE_SECONDS: string(haloCreateGraceSeconds)
   HALO_RATE_LIMIT: haloRateLimit
   CF_API_BASE_URL: cfApiBaseUrl
   CF_SERVICE_ACCOUNT_CLIENT_ID: cfServiceAccountClientId
@@ -385,6 +412,7 @@ var handlerSettings = {
   RECONCILE_BUDGET_SHARE: reconcileBudgetShare
   RECONCILE_LOOKBACK_MINUTES: string(reconcileLookbackMinutes)
   RECONCILE_MAX_TICKETS: string(reconcileMaxTickets)
+  RECONCILE_WATCH_DAYS: string(reconcileWatchDays)
   HALO_INVESTIGATION_NOTE: haloInvestigationNote
   HALO_INVESTIGATION_ACTIONS: haloInvestigationActions
   CF_INVESTIGATION_CREATES: cfInvestigationCreates

@@ -21,6 +21,20 @@ pub struct Local {
 /// Starts the sandbox, then the handler pointed at it with `extra` settings on top.
 pub async fn start_local(extra: &[(&str, &str)]) -> std::io::Result<Local> {
     let sandbox = Sandbox::start().await?;
+    let (url, handle) = start_handler(&sandbox, extra)?;
+    Ok(Local {
+        sandbox,
+        url,
+        handle,
+    })
+}
+
+/// Starts a handler (with its own, empty state store) pointed at `sandbox`, with `extra`
+/// settings on top; its base URL and what stops it.
+pub fn start_handler(
+    sandbox: &Sandbox,
+    extra: &[(&str, &str)],
+) -> std::io::Result<(String, actix_web::dev::ServerHandle)> {
     let mut env: HashMap<String, String> = sandbox.settings().into_iter().collect();
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let settings = Settings::from_vars(&env).map_err(std::io::Error::other)?;
@@ -29,11 +43,7 @@ pub async fn start_local(extra: &[(&str, &str)]) -> std::io::Result<Local> {
     let url = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    Ok(Local {
-        sandbox,
-        url,
-        handle,
-    })
+    Ok((url, handle))
 }
 
 /// Resolves on SIGINT or SIGTERM (the host stops the handler with SIGTERM).

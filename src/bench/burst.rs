@@ -108,7 +108,7 @@ pub async fn burst(incidents: usize, calls: u32, window_secs: u64) -> ExitCode {
     let mut per_incident: HashMap<String, usize> = HashMap::new();
     for t in &tickets {
         *per_incident
-            .entry(t.thirdpartynumber.clone().unwrap_or_default())
+            .entry(t.third_party_id_string.clone().unwrap_or_default())
             .or_default() += 1;
     }
     let exactly_one = per_incident.len() == incidents && per_incident.values().all(|n| *n == 1);

@@ -28,7 +28,7 @@ pub(super) async fn scene(demo: &Demo, t: &mut Transcript) -> u64 {
         println!("      summary  {}", created.summary);
         println!(
             "      ref      {}",
-            created.thirdpartynumber.unwrap_or_default()
+            created.third_party_id_string.unwrap_or_default()
         );
         let id = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
         println!(
@@ -86,7 +86,7 @@ pub(super) async fn scene(demo: &Demo, t: &mut Transcript) -> u64 {
         .tickets()
         .iter()
         .filter(|t| {
-            t.thirdpartynumber.as_deref()
+            t.third_party_id_string.as_deref()
                 == Some("cf|sentinel|9d8c7b6a-0000-4000-8000-000000000042")
         })
         .map(|t| t.id)

@@ -6,16 +6,24 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
-use crate::local::{Local, shutdown_signal, start_local};
+use crate::local::{Local, shutdown_signal, start_handler, start_local};
 use crate::sandbox::{Sandbox, SignedEvent, WebhookAuth};
 
 mod incidents;
+mod lost_store;
 mod notes;
 mod reconcile;
 mod verdicts;
 
 const CF_SECRET: &str = "demo-contraforce-signing-secret";
 const HALO_SECRET: &str = "demo-halo-shared-secret";
+/// The demo handler's settings on top of the sandbox's.
+const SETTINGS: [(&str, &str); 4] = [
+    ("CF_WEBHOOK_SECRET", CF_SECRET),
+    ("HALO_WEBHOOK_SECRET", HALO_SECRET),
+    ("HALO_INVESTIGATION_ACTIONS", "FalsePositive=close"),
+    ("HALO_CLOSE_ON_CF_CLOSE", "true"),
+];
 const INCIDENT: &str = include_str!("../../tests/data/cf-incident-created.json");
 const VERDICT: &str = include_str!("../../tests/data/cf-agent-investigation.json");
 
@@ -137,14 +145,8 @@ async fn run_demo() -> std::io::Result<usize> {
         sandbox,
         url: handler,
         handle: server,
-    } = start_local(&[
-        ("CF_WEBHOOK_SECRET", CF_SECRET),
-        ("HALO_WEBHOOK_SECRET", HALO_SECRET),
-        ("HALO_INVESTIGATION_ACTIONS", "FalsePositive=close"),
-        ("HALO_CLOSE_ON_CF_CLOSE", "true"),
-    ])
-    .await?;
-    let demo = Demo { sandbox, handler };
+    } = start_local(&SETTINGS).await?;
+    let mut demo = Demo { sandbox, handler };
     let mut t = Transcript { failures: 0 };
 
     println!("cf-halo-bridge demo");
@@ -156,6 +158,11 @@ async fn run_demo() -> std::io::Result<usize> {
     notes::scene(&demo, &mut t, ticket).await;
     verdicts::scene(&demo, &mut t).await;
     reconcile::scene(&demo, &mut t).await;
+    // A new handler with an empty store: a restarted process, or a new storage account.
+    server.stop(false).await;
+    let (handler, server) = start_handler(&demo.sandbox, &SETTINGS)?;
+    demo.handler = handler;
+    lost_store::scene(&demo, &mut t, ticket).await;
     summary(&demo);
     server.stop(false).await;
     demo.sandbox.stop().await;

@@ -1,12 +1,13 @@
 //! The Halo API calls the bridge makes (CONTRACT §3.3, §3.5, §4.3).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
 use crate::halo::auth::TokenCache;
+use crate::halo::lookup::tickets_of;
 use crate::halo::model::{Action, Ticket, first_record, flex_id, list_items};
 use crate::http::budget::{Budget, Permit, Priority};
 use crate::http::retry::{Idempotency, RetryPolicy};
@@ -26,7 +27,12 @@ pub struct HaloClient {
     tokens: Arc<TokenCache>,
     budget: Arc<Budget>,
     retry: RetryPolicy,
-    external_ref_field_id: Option<u64>,
+    pub(super) external_ref_field_id: Option<u64>,
+    /// `HALO_LOOKUP_MAX_PAGES`.
+    pub(super) lookup_max_pages: u32,
+    /// This Halo answered a `third_party_id_string=` lookup with rows that do not carry the
+    /// reference: it does not know the filter, and lookups use the date-window listing.
+    pub(super) filter_ignored: Arc<AtomicBool>,
     /// A second budget every call must also fit, without waiting (reconcile's share).
     lane: Option<Arc<Budget>>,
     /// Calls sent by this copy (a run's `haloCalls`).
@@ -44,6 +50,8 @@ impl HaloClient {
         Self {
             api: conn.api_base_url.clone(),
             external_ref_field_id: conn.external_ref_field_id,
+            lookup_max_pages: conn.lookup_max_pages,
+            filter_ignored: Arc::new(AtomicBool::new(false)),
             tokens: Arc::new(TokenCache::new(conn, http.clone(), budget.clone(), secrets)),
             budget,
             http,
@@ -114,7 +122,7 @@ impl HaloClient {
 
     /// Sends an authorised call with the retry policy; every attempt spends budget, and a 401
     /// refreshes the token once.
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: Method,
         path: &str,
@@ -182,41 +190,6 @@ impl HaloClient {
             deadline,
         )
         .await
-    }
-
-    /// Looks the reference up and accepts a hit only if its reference matches exactly.
-    pub async fn find_ticket(
-        &self,
-        reference: &str,
-        permit: Option<&Permit>,
-        deadline: Deadline,
-    ) -> Result<Option<u64>, UpstreamError> {
-        let filter = match self.external_ref_field_id {
-            Some(field) => format!("searchcustomfield_{field}"),
-            None => "thirdpartynumber".to_string(),
-        };
-        let body = self
-            .call(
-                Method::GET,
-                "Tickets",
-                |r| r.query(&[(filter.as_str(), reference), ("count", "1")]),
-                Idempotency::Safe,
-                permit,
-                deadline,
-            )
-            .await?;
-        // Treating an unreadable answer as "no ticket" would create a duplicate.
-        if !(body.is_array() || body.is_object()) {
-            return Err(UpstreamError::unavailable(
-                System::Halo,
-                "lookup answer is not a ticket list",
-            ));
-        }
-        let hit = list_items(&body, "tickets")
-            .iter()
-            .filter_map(|t| Ticket::from_json(t.as_object()?))
-            .find(|t| t.reference(self.external_ref_field_id) == Some(reference));
-        Ok(hit.map(|t| t.id))
     }
 
     /// Creates one ticket and returns its id.
@@ -326,6 +299,7 @@ impl HaloClient {
         let size = PAGE_SIZE.to_string();
         let query = [
             ("lastupdatefromdate", from),
+            ("includeclosed", "true"),
             ("pageinate", "true"),
             ("page_size", size.as_str()),
             ("page_no", page.as_str()),
@@ -340,16 +314,7 @@ impl HaloClient {
                 deadline,
             )
             .await?;
-        if !(body.is_array() || body.is_object()) {
-            return Err(UpstreamError::unavailable(
-                System::Halo,
-                "ticket list answer is not a list",
-            ));
-        }
-        Ok(list_items(&body, "tickets")
-            .iter()
-            .filter_map(|t| Ticket::from_json(t.as_object()?))
-            .collect())
+        tickets_of(&body)
     }
 
     /// Reads one ticket.

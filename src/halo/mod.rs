@@ -1,5 +1,7 @@
 //! HaloPSA: OAuth token, API client, JSON model and the webhooks Halo sends us.
 pub mod auth;
 pub mod client;
+pub mod lookup;
 pub mod model;
+pub mod signature;
 pub mod webhook;

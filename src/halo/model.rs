@@ -49,7 +49,10 @@ fn text(value: Option<&Value>) -> Option<String> {
 pub struct Ticket {
     /// Ticket id.
     pub id: u64,
-    /// Halo's external reference field.
+    /// Halo's documented external-id text field, where the bridge keeps the reference.
+    pub third_party_id_string: Option<String>,
+    /// The samples' field: not in Halo's published API, but read for tickets linked that way on
+    /// a tenant where it was kept.
     pub thirdpartynumber: Option<String>,
     /// `(field id, value as text)` of each custom field.
     pub custom_fields: Vec<(u64, String)>,
@@ -76,6 +79,7 @@ impl Ticket {
             .collect();
         Some(Ticket {
             id,
+            third_party_id_string: text(o.get("third_party_id_string")).filter(|s| !s.is_empty()),
             thirdpartynumber: text(o.get("thirdpartynumber")).filter(|s| !s.is_empty()),
             custom_fields,
             status_id: o.get("status_id").and_then(flex_id),
@@ -85,16 +89,32 @@ impl Ticket {
         })
     }
 
-    /// The external reference: the custom field in custom-field mode, else `thirdpartynumber`.
+    /// The external reference: the custom field in custom-field mode, else
+    /// `third_party_id_string`, else the samples' `thirdpartynumber` (CONTRACT §4.3 step 2).
+    /// In custom-field mode the documented field still counts, so a ticket linked before the
+    /// switch stays linked.
     pub fn reference(&self, field_id: Option<u64>) -> Option<&str> {
-        match field_id {
-            Some(field) => self
-                .custom_fields
+        let custom = field_id.and_then(|field| {
+            self.custom_fields
                 .iter()
-                .find(|(id, _)| *id == field)
-                .map(|(_, v)| v.as_str()),
-            None => self.thirdpartynumber.as_deref(),
-        }
+                .find(|(id, v)| *id == field && !v.is_empty())
+                .map(|(_, v)| v.as_str())
+        });
+        custom
+            .or(self.third_party_id_string.as_deref())
+            .or(self.thirdpartynumber.as_deref())
+    }
+
+    /// Whether this ticket carries `reference` in any field the bridge reads it from.
+    pub fn carries(&self, reference: &str, field_id: Option<u64>) -> bool {
+        let custom = field_id.is_some_and(|field| {
+            self.custom_fields
+                .iter()
+                .any(|(id, v)| *id == field && v == reference)
+        });
+        custom
+            || self.third_party_id_string.as_deref() == Some(reference)
+            || self.thirdpartynumber.as_deref() == Some(reference)
     }
 }
 
@@ -187,8 +207,34 @@ mod tests {
         assert_eq!(t.reference(None), Some("cf|a|b"));
         assert_eq!(t.reference(Some(7)), Some("cf|x|y"));
         assert_eq!(t.reference(Some(8)), Some("12"));
-        assert_eq!(t.reference(Some(9)), None);
+        assert_eq!(
+            t.reference(Some(9)),
+            Some("cf|a|b"),
+            "the documented fields still count"
+        );
         assert_eq!(t.status_id, Some(9));
         assert!(t.has_been_closed);
+        assert!(t.carries("cf|x|y", Some(7)) && t.carries("cf|a|b", Some(7)));
+        assert!(!t.carries("cf|x|y", None));
+    }
+
+    #[test]
+    fn the_documented_field_comes_before_the_samples_field() {
+        let t = Ticket::from_json(
+            json!({"id": 1, "third_party_id_string": "cf|new|1", "thirdpartynumber": "cf|old|1"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(t.reference(None), Some("cf|new|1"));
+        let blank = Ticket::from_json(
+            json!({"id": 1, "third_party_id_string": "", "thirdpartynumber": "cf|old|1"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(blank.reference(None), Some("cf|old|1"));
+        let none = Ticket::from_json(json!({"id": 1}).as_object().unwrap()).unwrap();
+        assert_eq!(none.reference(None), None);
     }
 }

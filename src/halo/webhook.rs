@@ -28,7 +28,13 @@ pub fn signature_matches(header: Option<&[u8]>, body: &[u8], secret: &SecretStri
     let Some(text) = header.and_then(|h| std::str::from_utf8(h).ok()) else {
         return false;
     };
-    let text = text.trim();
+    mac_matches(text, body, secret)
+}
+
+/// Whether a signature header's text (optional `sha256=` prefix, spaces anywhere, base64 or hex)
+/// holds HMAC-SHA256(secret, message).
+pub fn mac_matches(header: &str, message: &[u8], secret: &SecretString) -> bool {
+    let text = header.trim();
     let text = match text.get(..7) {
         Some(prefix) if prefix.eq_ignore_ascii_case("sha256=") => &text[7..],
         _ => text,
@@ -52,7 +58,7 @@ pub fn signature_matches(header: Option<&[u8]>, body: &[u8], secret: &SecretStri
         .any(|digest| {
             let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
                 .expect("any key length");
-            mac.update(body);
+            mac.update(message);
             mac.verify_slice(&digest).is_ok()
         })
 }

@@ -6,9 +6,10 @@ use tracing::field::Empty;
 
 use super::{BACKSTOP, Function, Invocation, Request, invoke, single_header};
 use crate::error::ApiError;
-use crate::halo::webhook;
+use crate::halo::{signature, webhook};
 use crate::http::Deadline;
 use crate::secrets::Needs;
+use crate::settings::SignatureLayout;
 use crate::sync::halo_to_cf::{HaloOutcome, HaloToCf};
 
 /// HaloToCf to the shared preamble; it needs a shared or signing secret, and both APIs' client
@@ -41,18 +42,27 @@ async fn handle(call: Invocation<HaloToCf>) -> Result<HttpResponse, ApiError> {
     };
     let signing = secrets.get("HALO_WEBHOOK_SIGNING_SECRET");
     let by_secret = webhook::shared_secret_matches(single_header(req, "x-halo-secret"), &shared);
+    let settings = call.function.settings();
+    let form = &settings.signature_form;
     let by_signature = !by_secret
         && signing.is_some_and(|secret| {
-            webhook::signature_matches(
-                single_header(req, &call.function.settings().signature_header),
-                &call.body,
-                secret,
-            )
+            let signature = single_header(req, &settings.signature_header)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            let header = |name: &str| {
+                single_header(req, name)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .map(str::to_owned)
+            };
+            signature
+                .is_some_and(|s| signature::request_matches(form, s, header, &call.body, secret))
         });
     if !(by_secret || by_signature) {
-        if signing.is_some() && req.headers().contains_key("x-halo-date") {
+        if signing.is_some()
+            && form.layout == SignatureLayout::Body
+            && req.headers().contains_key("x-halo-date")
+        {
             tracing::warn!(
-                "halo signature failed and the request carries x-halo-date: signed headers are not supported, leave \"headers to sign\" empty in Halo's webhook settings"
+                "halo signature failed and the request carries x-halo-date: Halo may sign headers too; run check-config to find the HALO_WEBHOOK_SIGNATURE_FORM that verifies"
             );
         }
         call.app.secrets.authentication_failed();

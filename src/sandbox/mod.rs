@@ -17,7 +17,8 @@ pub use halo::{
     RecordedRequest, WebhookAuth, WebhookResult,
 };
 
-/// Both fakes, started together on free loopback ports.
+/// Both fakes, started together on free loopback ports; clones share the same servers.
+#[derive(Clone)]
 pub struct Sandbox {
     /// The fake HaloPSA.
     pub halo: FakeHalo,

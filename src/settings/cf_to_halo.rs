@@ -150,7 +150,7 @@ pub struct MappingSettings {
     pub team: Option<String>,
     /// `category_1` when set.
     pub category: Option<String>,
-    /// Custom field carrying the reference, if not `thirdpartynumber`.
+    /// Custom field carrying the reference, if not `third_party_id_string`.
     pub external_ref_field_id: Option<u64>,
 }
 

@@ -38,8 +38,10 @@ pub struct HaloConnection {
     pub tenant: Option<String>,
     /// Token scope.
     pub scope: String,
-    /// Store the reference in this custom field instead of `thirdpartynumber`.
+    /// Store the reference in this custom field instead of `third_party_id_string`.
     pub external_ref_field_id: Option<u64>,
+    /// Most pages (of 100 tickets) one date-window lookup reads (CONTRACT §11.2).
+    pub lookup_max_pages: u32,
 }
 
 /// The process-wide values, copied into [`super::Settings`].
@@ -98,6 +100,13 @@ pub(super) fn parse_halo_connection(
     let tenant = src.get("HALO_TENANT").map(str::to_string);
     let scope = src.get("HALO_SCOPE").unwrap_or("all").to_string();
     let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
+    let lookup_max_pages = src.u64_or("HALO_LOOKUP_MAX_PAGES", 10)?;
+    if !(1..=1000).contains(&lookup_max_pages) {
+        return Err(SettingsError::new(
+            "HALO_LOOKUP_MAX_PAGES",
+            "must be 1–1000 (each page is one Halo call of 100 tickets)",
+        ));
+    }
     Ok(match (auth_url, api_base_url, client_id) {
         (Some(auth_url), Some(api_base_url), Some(client_id)) => Some(HaloConnection {
             auth_url,
@@ -106,6 +115,7 @@ pub(super) fn parse_halo_connection(
             tenant,
             scope,
             external_ref_field_id,
+            lookup_max_pages: lookup_max_pages as u32,
         }),
         _ => None,
     })

@@ -3,6 +3,7 @@
 use super::common::{HaloConnection, missing_halo};
 use super::contraforce::{self, ContraForceApi};
 use super::parse::{parse_header_name, parse_id_list};
+use super::signature_form::SignatureForm;
 use super::source::Source;
 use super::{Readiness, SettingsError};
 
@@ -11,13 +12,15 @@ use super::{Readiness, SettingsError};
 pub struct HaloToCfSettings {
     /// Header carrying the HMAC (lower case).
     pub signature_header: String,
+    /// What the HMAC covers: the body, or signed headers and the body (CONTRACT §11.5).
+    pub signature_form: SignatureForm,
     /// How ContraForce is reached.
     pub cf: ContraForceApi,
     /// Status ids that mean "closed".
     pub closed_status_ids: Vec<u64>,
     /// Actions by this agent are ours and never forwarded.
     pub integration_agent_id: Option<u64>,
-    /// Custom field carrying the reference, if not `thirdpartynumber`.
+    /// Custom field carrying the reference, if not `third_party_id_string`.
     pub external_ref_field_id: Option<u64>,
     /// `classification` sent when closing.
     pub close_classification: String,
@@ -35,6 +38,10 @@ pub(super) fn parse(
         src.get("HALO_WEBHOOK_SIGNATURE_HEADER")
             .unwrap_or("x-signature"),
     )?;
+    let signature_form = match src.get("HALO_WEBHOOK_SIGNATURE_FORM") {
+        Some(v) => SignatureForm::parse("HALO_WEBHOOK_SIGNATURE_FORM", v)?,
+        None => SignatureForm::body(),
+    };
     let cf = contraforce::parse(src)?;
     let closed = src
         .get("HALO_CLOSED_STATUS_ID")
@@ -81,6 +88,7 @@ pub(super) fn parse(
     };
     Ok(Ok(HaloToCfSettings {
         signature_header,
+        signature_form,
         cf,
         closed_status_ids: closed,
         integration_agent_id,

@@ -24,6 +24,7 @@ mod halo_to_cf;
 mod parse;
 mod reconcile;
 mod secrets;
+mod signature_form;
 mod source;
 mod state;
 mod template;
@@ -39,6 +40,7 @@ pub use contraforce::{ApiRoutes, ContraForceApi};
 pub use halo_to_cf::HaloToCfSettings;
 pub use reconcile::{NoteMode, ReconcileSettings};
 pub use secrets::KeyVaultSettings;
+pub use signature_form::{DEFAULT_SIGNED_HEADERS, SignatureForm, SignatureLayout};
 pub use state::{StateKind, StateSettings};
 pub use template::{Placeholder, Segment, TitleTemplate};
 

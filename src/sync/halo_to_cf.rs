@@ -236,9 +236,22 @@ impl HaloToCf {
             cf.account_for_client(client).map(str::to_string)
         });
         if !known {
-            // Linked by its reference alone (made elsewhere, or before links were watched):
-            // recorded now, so reconcile runs find it and later deliveries need no lookup.
+            // Linked by its reference alone (made elsewhere, before links were watched, or the
+            // store was lost): recorded now, so reconcile runs find it and later deliveries need
+            // no lookup; unless the reference is already another ticket's (a clone, a split, a
+            // second ticket made by hand), which keeps it (CONTRACT §11.2).
             if let Some(r) = &reference {
+                if let Some(owner) = self.store.ticket_for_reference(r).await?
+                    && owner != ticket.id
+                {
+                    tracing::warn!(
+                        ticket_id = ticket.id,
+                        linked_ticket_id = owner,
+                        reference = r.as_str(),
+                        "this ticket carries a reference another ticket is linked to: it is not linked"
+                    );
+                    return Ok(Err("reference linked to another ticket"));
+                }
                 self.store.link(r, ticket.id, account.as_deref()).await?;
             }
             self.work().watch(ticket.id).await?;
@@ -278,7 +291,10 @@ impl HaloToCf {
         (!text.is_empty() && !is_bridge_note(&text)).then_some(text)
     }
 
-    /// Posts every new public note, oldest first, advancing the watermark after each post.
+    /// Posts every new public note, oldest first, advancing the watermark after each post. A
+    /// ticket with no watermark yet (linked by its reference, or the store was lost) may have had
+    /// notes forwarded before: the incident's comments are read first, once, so none is posted
+    /// twice (CONTRACT §11.3).
     async fn forward_notes(
         &self,
         ticket_id: u64,
@@ -290,10 +306,26 @@ impl HaloToCf {
         let mut forwarded = 0;
         let mut written = sync.watermark;
         let start = sync.watermark;
+        let mut already: Option<Vec<String>> = None;
         for action in actions.iter().filter(|a| a.id > start) {
             if let Some(text) = self.forwardable_text(action) {
                 let who = action.who.as_deref().unwrap_or("Halo");
                 let content = format!("[Halo ticket #{ticket_id} note by {who}]\n\n{text}");
+                if start == 0 {
+                    if already.is_none() {
+                        let comments = self.cf.list_comments(incident.at(), deadline).await?;
+                        already = Some(comments.into_iter().map(|c| c.text).collect());
+                    }
+                    if already.as_ref().is_some_and(|seen| seen.contains(&content)) {
+                        tracing::info!(
+                            ticket_id,
+                            action_id = action.id,
+                            "note already in contraforce"
+                        );
+                        sync.watermark = action.id;
+                        continue;
+                    }
+                }
                 if let Err(e) = self
                     .cf
                     .post_comment(incident.at(), &content, deadline)

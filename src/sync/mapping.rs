@@ -118,7 +118,9 @@ pub fn ticket(incident: &Incident, m: &MappingSettings) -> Value {
             "customfields".into(),
             json!([{ "id": field, "value": reference }]),
         ),
-        None => obj.insert("thirdpartynumber".into(), Value::String(reference)),
+        // Halo's documented external-id field: Halo drops fields it does not define, so the
+        // samples' `thirdpartynumber` would be lost (CONTRACT §11).
+        None => obj.insert("third_party_id_string".into(), Value::String(reference)),
     };
     if let Some(team) = &m.team {
         obj.insert("team".into(), Value::String(team.clone()));
@@ -331,9 +333,10 @@ mod tests {
         assert_eq!(t["priority_id"], 1);
         assert_eq!(t["tickettype_id"], 25);
         assert_eq!(
-            t["thirdpartynumber"],
+            t["third_party_id_string"],
             "cf|sentinel|b3f0c2a1-5d4e-4f60-9a8b-7c6d5e4f3a21"
         );
+        assert!(t.get("thirdpartynumber").is_none());
         assert!(t.get("team").is_none() && t.get("customfields").is_none());
 
         let mut m = mapping();
@@ -352,7 +355,7 @@ mod tests {
             t["customfields"],
             json!([{"id": 251, "value": "cf|sentinel|b3f0c2a1-5d4e-4f60-9a8b-7c6d5e4f3a21"}])
         );
-        assert!(t.get("thirdpartynumber").is_none());
+        assert!(t.get("third_party_id_string").is_none());
         assert_eq!(
             (t["team"].as_str(), t["category_1"].as_str()),
             (Some("SOC"), Some("Security>Incident"))

@@ -34,7 +34,7 @@ fn process_env(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_deliveries_split_across_two_processes_make_exactly_one_ticket() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let url = Azurite::shared().container_url(&Azurite::new_container());
     let env = process_env(&sandbox, &url, &[]);
     let (a, b) = (
@@ -74,7 +74,7 @@ async fn fifty_deliveries_split_across_two_processes_make_exactly_one_ticket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_left_by_a_killed_process_is_taken_over_and_one_ticket_results() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let url = Azurite::shared().container_url(&Azurite::new_container());
     // Deadline 3 s: a claim lives at most 5 s without its owner.
     let env = process_env(&sandbox, &url, &[("REQUEST_DEADLINE_SECONDS", "3")]);
@@ -117,7 +117,7 @@ async fn a_claim_left_by_a_killed_process_is_taken_over_and_one_ticket_results()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_nothing_is_done_twice() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let url = Azurite::shared().container_url(&Azurite::new_container());
     let env = process_env(&sandbox, &url, &[]);
     let http = reqwest::Client::new();

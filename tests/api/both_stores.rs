@@ -106,7 +106,7 @@ async fn a_ticket_halo_no_longer_has_is_unlinked_and_the_incident_handled_as_new
             404,
             "{}",
         ));
-    app.sandbox.halo.set_ignore_lookup_filter(false);
+    app.sandbox.halo.set_ignore_reference_filter(false);
     let (status, body) = answer(app.post_cf("evt-5b", &incident(5)).await).await;
     // The lookup still finds the ticket (only the note failed), so it is linked again.
     assert_eq!(status, 200, "{body}");

@@ -247,7 +247,10 @@ async fn test_deliveries_are_mapped_but_create_nothing() {
         json["ticket"]["summary"],
         "[CF #4] Suspicious sign-in activity"
     );
-    assert_eq!(json["ticket"]["thirdpartynumber"], "cf|sentinel|incident-4");
+    assert_eq!(
+        json["ticket"]["third_party_id_string"],
+        "cf|sentinel|incident-4"
+    );
 
     let body = serde_json::to_vec(&incident(5)).unwrap();
     let ts = NOW.to_string();

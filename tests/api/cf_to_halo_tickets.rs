@@ -19,7 +19,7 @@ async fn a_new_incident_creates_one_mapped_ticket() {
         .expect("ticket exists");
     assert_eq!(ticket.summary, "[CF #1234] Suspicious sign-in activity");
     assert_eq!(
-        ticket.thirdpartynumber.as_deref(),
+        ticket.third_party_id_string.as_deref(),
         Some("cf|sentinel|incident-1234")
     );
     assert_eq!(
@@ -98,7 +98,7 @@ async fn an_unrelated_ticket_from_halo_search_is_not_taken_as_a_match() {
         .sandbox
         .halo
         .insert_ticket("someone else's", Some("cf|sentinel|other"));
-    app.sandbox.halo.set_ignore_lookup_filter(true);
+    app.sandbox.halo.set_ignore_reference_filter(true);
     let (_, json) = answer(app.post_cf("evt-10", &incident(10)).await).await;
     assert_eq!(json["status"], "created");
     assert_ne!(json["ticketId"], unrelated);
@@ -113,7 +113,7 @@ async fn an_unrelated_ticket_from_halo_search_is_not_taken_as_a_match() {
 }
 
 #[tokio::test]
-async fn custom_field_mode_stores_and_looks_up_the_reference_in_the_field() {
+async fn custom_field_mode_stores_the_reference_in_the_field_and_looks_it_up_by_listing() {
     let app = spawn_app_with(|env| {
         env.insert("HALO_EXTERNAL_REF_FIELD_ID".into(), "251".into());
     })
@@ -124,11 +124,12 @@ async fn custom_field_mode_stores_and_looks_up_the_reference_in_the_field() {
         .halo
         .ticket(json["ticketId"].as_u64().unwrap())
         .unwrap();
-    assert_eq!(ticket.thirdpartynumber, None);
+    assert_eq!(ticket.third_party_id_string, None);
     assert_eq!(
         ticket.customfields,
         vec![(251, json!("cf|sentinel|incident-11"))]
     );
+    // Halo has no custom-field filter: the lookup is the date-window listing with the field.
     let lookup = app
         .sandbox
         .halo
@@ -136,13 +137,16 @@ async fn custom_field_mode_stores_and_looks_up_the_reference_in_the_field() {
         .into_iter()
         .find(|r| r.method == "GET")
         .unwrap();
-    assert!(
-        lookup
-            .query
-            .contains("searchcustomfield_251=cf%7Csentinel%7Cincident-11"),
-        "{}",
-        lookup.query
-    );
+    for part in [
+        "lastupdatefromdate=2026-04-22T14%3A45%3A00",
+        "include_custom_fields=251",
+        "order=id",
+        "pageinate=true",
+        "page_size=100",
+        "page_no=1",
+    ] {
+        assert!(lookup.query.contains(part), "{part}: {}", lookup.query);
+    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cf_halo_bridge::contraforce::webhook::{sign, sign_base64};
-use cf_halo_bridge::sandbox::{Fault, RouteStyles, Sandbox, SignedEvent, SigningFormat};
+use cf_halo_bridge::sandbox::{Fault, RouteStyles, SignedEvent, SigningFormat};
 use serde_json::{Value, json};
 
 use crate::azurite::Azurite;
@@ -127,7 +127,7 @@ fn unix_now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signature_replayed_to_another_process_is_a_duplicate_there_too() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let url = Azurite::shared().container_url(&Azurite::new_container());
     let mut env = base_env(&sandbox);
     env.insert("STATE_STORE".into(), "blob".into());

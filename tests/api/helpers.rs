@@ -22,10 +22,46 @@ pub const HALO_SECRET: &str = "halo-shared-secret-0123456789";
 /// A fixed "now" for signatures.
 pub const NOW: i64 = 1_776_870_000;
 
+/// The sandbox of one test. When the test ends (without another failure), it asserts that no
+/// client sent Halo a name Halo's published API does not define (CONTRACT §11.1): every API test
+/// gets its sandbox here, so none can forget the check (`layout` proves it).
+pub struct TestSandbox(Sandbox);
+
+impl std::ops::Deref for TestSandbox {
+    type Target = Sandbox;
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
+}
+
+impl Clone for TestSandbox {
+    fn clone(&self) -> Self {
+        TestSandbox(self.0.clone())
+    }
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let undocumented = self.0.halo.undocumented_names();
+        assert!(
+            undocumented.is_empty(),
+            "the bridge sent Halo names its published API does not define: {undocumented:?}"
+        );
+    }
+}
+
+/// Starts both fakes for one test.
+pub async fn start_sandbox() -> TestSandbox {
+    TestSandbox(Sandbox::start().await.expect("sandbox starts"))
+}
+
 /// A running handler and the sandbox it talks to.
 pub struct TestApp {
     pub address: String,
-    pub sandbox: Sandbox,
+    pub sandbox: TestSandbox,
     pub clock: Arc<FixedClock>,
     pub http: reqwest::Client,
     pub state: actix_web::web::Data<cf_halo_bridge::startup::AppState>,
@@ -192,14 +228,14 @@ pub async fn post_cf_to(
 
 /// Spawns the handler after `configure` adjusts the environment.
 pub async fn spawn_app_with(configure: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
-    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let sandbox = start_sandbox().await;
     let mut env = base_env(&sandbox);
     configure(&mut env);
     spawn_app_on(sandbox, env).await
 }
 
 /// Spawns the handler against an existing sandbox with this environment.
-pub async fn spawn_app_on(sandbox: Sandbox, env: HashMap<String, String>) -> TestApp {
+pub async fn spawn_app_on(sandbox: TestSandbox, env: HashMap<String, String>) -> TestApp {
     spawn_app_full(sandbox, env, None).await
 }
 
@@ -208,14 +244,14 @@ pub async fn spawn_app_with_secret_source(
     source: Arc<dyn SecretSource>,
     configure: impl FnOnce(&mut HashMap<String, String>),
 ) -> TestApp {
-    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let sandbox = start_sandbox().await;
     let mut env = base_env(&sandbox);
     configure(&mut env);
     spawn_app_full(sandbox, env, Some(source)).await
 }
 
 async fn spawn_app_full(
-    sandbox: Sandbox,
+    sandbox: TestSandbox,
     env: HashMap<String, String>,
     secret_source: Option<Arc<dyn SecretSource>>,
 ) -> TestApp {

@@ -108,3 +108,33 @@ fn local_settings_example_lists_every_contract_setting() {
         "local.settings.json.example lacks {missing:?}"
     );
 }
+
+#[test]
+fn every_api_test_gets_its_sandbox_from_the_helper_that_checks_halo_s_published_names() {
+    // `helpers::TestSandbox` asserts, when a test ends, that nothing sent Halo an undocumented
+    // name (CONTRACT §11.1); a sandbox started any other way would skip that check.
+    let mut offenders = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("tests/api")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            if path.ends_with("helpers.rs") || path.ends_with("layout.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for needle in ["Sandbox::start", "FakeHalo::start", "Sandbox::start_on"] {
+                if text.contains(needle) {
+                    offenders.push(format!("{}: {needle}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "start sandboxes with helpers::start_sandbox: {offenders:?}"
+    );
+}

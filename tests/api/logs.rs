@@ -1,13 +1,13 @@
 //! The real executable's log after a run with failures: it says what happened and never
 //! leaks a secret, a token or a payload (CONTRACT §6).
 
+use crate::helpers::start_sandbox;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::helpers::{Child, free_port};
 use base64::Engine as _;
 use cf_halo_bridge::contraforce::webhook::sign;
-use cf_halo_bridge::sandbox::Sandbox;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cf-halo-bridge");
@@ -94,7 +94,7 @@ fn incident(n: u64) -> Value {
 /// Starts the executable against a fresh sandbox, drives a run with failures and returns its
 /// stderr.
 async fn run_with_failures(log_format: &str) -> Run {
-    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let sandbox = start_sandbox().await;
     let settings = sandbox.settings();
     let port = free_port();
     let log_path = std::env::temp_dir().join(format!(

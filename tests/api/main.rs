@@ -7,6 +7,7 @@ mod cf_to_halo;
 mod cf_to_halo_tickets;
 mod cf_versions;
 mod concurrency;
+mod halo_published;
 mod halo_to_cf;
 mod helpers;
 mod infra;

@@ -88,6 +88,7 @@ fn the_demo_runs_end_to_end_and_succeeds() {
         "Reconcile (POST /Reconcile, the timer)",
         "ContraForce API route shape: source (/incidents/Sentinel/…)",
         "a replay: no Halo call",
+        "The state store is lost; the next event still finds its ticket",
     ] {
         assert!(stdout.contains(scene), "{scene}:\n{stdout}");
     }

@@ -211,7 +211,9 @@ async fn two_parked_events_low_first_then_high_the_high_ticket_is_created_first(
     let id_of = |incident: &str| {
         tickets
             .iter()
-            .find(|t| t.thirdpartynumber.as_deref() == Some(&format!("cf|sentinel|{incident}")))
+            .find(|t| {
+                t.third_party_id_string.as_deref() == Some(&format!("cf|sentinel|{incident}"))
+            })
             .unwrap()
             .id
     };

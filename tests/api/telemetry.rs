@@ -2,12 +2,12 @@
 //! logged while a request is handled carries the host's invocation id, the event or delivery
 //! id and, once known, the ticket id as top-level fields.
 
+use crate::helpers::start_sandbox;
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cf_halo_bridge::contraforce::webhook::sign;
-use cf_halo_bridge::sandbox::Sandbox;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cf-halo-bridge");
@@ -30,7 +30,7 @@ impl Drop for Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_log_lines_carry_the_invocation_event_delivery_and_ticket_ids() {
-    let sandbox = Sandbox::start().await.expect("sandbox starts");
+    let sandbox = start_sandbox().await;
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

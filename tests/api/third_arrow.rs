@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cf_halo_bridge::sandbox::{CommentListShape, CommentTextKey, Sandbox, WebhookAuth};
+use cf_halo_bridge::sandbox::{CommentListShape, CommentTextKey, WebhookAuth};
 use futures_util::future::join;
 use serde_json::{Value, json};
 
@@ -137,7 +137,7 @@ async fn a_verdict_for_an_incident_with_no_ticket_creates_one_ticket_and_its_not
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0].summary, "[CF #1234] Suspicious sign-in activity");
     assert_eq!(
-        tickets[0].thirdpartynumber.as_deref(),
+        tickets[0].third_party_id_string.as_deref(),
         Some("cf|sentinel|incident-5")
     );
     assert_eq!(notes_starting(&app, tickets[0].id, VERDICT_NOTE).len(), 1);
@@ -251,7 +251,7 @@ fn unix_now() -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn analyst_comments_appear_once_each_oldest_first_across_runs_and_restarts() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let container = tokio::task::spawn_blocking(|| {
         crate::azurite::Azurite::shared().container_url(&crate::azurite::Azurite::new_container())
     })

@@ -2,6 +2,7 @@
 //! `send-test-event`, and `--help` of every subcommand. `check-config` is in `tools_check_config`,
 //! which shares the helpers here.
 
+use crate::helpers::start_sandbox;
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -122,7 +123,7 @@ impl Capture {
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halo_lookup_prints_every_table_of_the_sandbox_and_marks_the_closed_statuses() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let env = sandbox_env(&sandbox);
     let out = run(&["halo-lookup"], &env).await;
     let text = stdout(&out);
@@ -187,7 +188,7 @@ async fn halo_lookup_prints_every_table_of_the_sandbox_and_marks_the_closed_stat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halo_lookup_json_is_one_machine_readable_document() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let out = run(&["halo-lookup", "--json"], &sandbox_env(&sandbox)).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
@@ -233,7 +234,7 @@ async fn halo_lookup_errors_are_one_line_with_a_non_zero_exit() {
         "{err}"
     );
 
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let mut env = sandbox_env(&sandbox);
     env.insert("HALO_CLIENT_SECRET".into(), "not-the-secret".into());
     let out = run(&["halo-lookup"], &env).await;
@@ -329,7 +330,7 @@ async fn send_test_event_signs_the_file_bytes_as_the_portal_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_test_event_creates_a_ticket_once_through_the_real_handler() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let env = sandbox_env(&sandbox);
     let handler = HandlerProcess::start(&env).await;
     let with_code = format!("{}/api/CfToHalo?code=ignored-locally", handler.address);

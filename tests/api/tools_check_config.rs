@@ -1,15 +1,25 @@
 //! `check-config`, run as the real executable against the sandbox: every configured check
 //! passes, what is wrong fails with the reason, and the blob store is reached.
 
-use cf_halo_bridge::sandbox::Sandbox;
+use crate::helpers::start_sandbox;
 
-use crate::helpers::free_port;
+use std::collections::HashMap;
+
+use cf_halo_bridge::sandbox::WebhookAuth;
+use cf_halo_bridge::settings::SignatureForm;
+use serde_json::json;
+
+use crate::helpers::{free_port, spawn_app_with};
 use crate::tools::{Capture, run, sandbox_env, stderr, stdout};
 
 /// `(status, check name)` of each check line.
 fn check_lines(text: &str) -> Vec<(String, String)> {
     text.lines()
-        .filter(|l| l.starts_with("PASS") || l.starts_with("FAIL") || l.starts_with("SKIP"))
+        .filter(|l| {
+            ["PASS", "WARN", "FAIL", "SKIP"]
+                .iter()
+                .any(|s| l.starts_with(s))
+        })
         .map(|l| {
             (
                 l[..4].to_string(),
@@ -21,7 +31,7 @@ fn check_lines(text: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_passes_every_configured_check_against_the_sandbox() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let out = run(&["check-config"], &sandbox_env(&sandbox)).await;
     let text = stdout(&out);
     assert!(out.status.success(), "{text}\n{}", stderr(&out));
@@ -63,7 +73,7 @@ async fn check_config_passes_every_configured_check_against_the_sandbox() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_fails_what_is_wrong_and_says_why() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let refusing_cf = Capture::start(401).await;
     let mut env = sandbox_env(&sandbox);
     env.insert("HALO_PRIVATE_NOTE_OUTCOME".into(), "Internal Note".into());
@@ -96,7 +106,7 @@ async fn check_config_fails_what_is_wrong_and_says_why() {
     );
     // HaloToCf counts as configured, so its ContraForce credentials are probed (and refused).
     assert!(line("ContraForce API").starts_with("FAIL"), "{text}");
-    assert_eq!(lines.len(), 13, "one line per check:\n{text}");
+    assert_eq!(lines.len(), 16, "one line per check:\n{text}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("Halo outcomes"), "{err}");
@@ -154,7 +164,7 @@ async fn check_config_reaches_the_blob_store_through_its_sas_url() {
     let azurite = tokio::task::spawn_blocking(crate::azurite::Azurite::shared)
         .await
         .unwrap();
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let mut env = sandbox_env(&sandbox);
     env.insert("STATE_STORE".into(), "blob".into());
     env.insert(
@@ -190,7 +200,7 @@ async fn check_config_reaches_the_blob_store_through_its_sas_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_probes_every_workspace_and_names_a_problem_code() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let mut env = sandbox_env(&sandbox);
     let default_ws = sandbox.cf.workspace_id();
     env.insert(
@@ -240,7 +250,7 @@ async fn check_config_probes_every_workspace_and_names_a_problem_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_config_reports_an_inactive_halo_webhook_as_fail() {
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let env = sandbox_env(&sandbox);
     let webhook_line = |text: &str| {
         text.lines()
@@ -285,4 +295,155 @@ async fn check_config_reports_an_inactive_halo_webhook_as_fail() {
     let out = run(&["check-config"], &env).await;
     assert!(webhook_line(&stdout(&out)).starts_with("SKIP"));
     sandbox.stop().await;
+}
+
+/// The line of one check.
+fn check_line(text: &str, name: &str) -> String {
+    text.lines()
+        .find(|l| l.get(6..).is_some_and(|rest| rest.starts_with(name)))
+        .unwrap_or_else(|| panic!("no {name} line:\n{text}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_passes_the_reference_filter_and_warns_when_halo_ignores_it() {
+    let sandbox = start_sandbox().await;
+    sandbox.halo.insert_ticket("a printer", None);
+    let env = sandbox_env(&sandbox);
+    let out = run(&["check-config"], &env).await;
+    let text = stdout(&out);
+    let line = check_line(&text, "Halo reference lookup");
+    assert!(
+        line.starts_with("PASS") && line.contains("honours the reference filter"),
+        "{text}"
+    );
+    assert!(
+        check_line(&text, "Halo reference field").starts_with("SKIP"),
+        "{text}"
+    );
+
+    sandbox.halo.set_ignore_reference_filter(true);
+    let out = run(&["check-config"], &env).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "a warning is not a failure:\n{text}");
+    let line = check_line(&text, "Halo reference lookup");
+    assert!(
+        line.starts_with("WARN")
+            && line.contains("ignores ?third_party_id_string=")
+            && line.contains("HALO_LOOKUP_MAX_PAGES=10"),
+        "{text}"
+    );
+    assert!(text.contains("1 warned"), "{text}");
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_in_custom_field_mode_checks_that_listings_return_the_field() {
+    let sandbox = start_sandbox().await;
+    let mut env = sandbox_env(&sandbox);
+    env.insert("HALO_EXTERNAL_REF_FIELD_ID".into(), "251".into());
+    let field = |env: &HashMap<String, String>| {
+        let env = env.clone();
+        async move {
+            check_line(
+                &stdout(&run(&["check-config"], &env).await),
+                "Halo reference field",
+            )
+        }
+    };
+    assert!(field(&env).await.starts_with("SKIP"), "no tickets yet");
+    let ticket = sandbox.halo.insert_ticket("linked", None);
+    sandbox
+        .halo
+        .set_custom_field(ticket, 251, json!("cf|sentinel|x"));
+    let line = field(&env).await;
+    assert!(
+        line.starts_with("PASS") && line.contains("include_custom_fields=251"),
+        "{line}"
+    );
+    env.insert("HALO_EXTERNAL_REF_FIELD_ID".into(), "252".into());
+    let line = field(&env).await;
+    assert!(
+        line.starts_with("FAIL") && line.contains("HALO_EXTERNAL_REF_FIELD_ID"),
+        "{line}"
+    );
+    let out = run(&["check-config"], &env).await;
+    assert!(check_line(&stdout(&out), "Halo reference lookup").starts_with("SKIP"));
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_names_the_signature_form_recent_deliveries_verify_with() {
+    let form = SignatureForm::parse("form", "spaced-lines").unwrap();
+    let app = spawn_app_with(|env| {
+        env.insert(
+            "HALO_WEBHOOK_SIGNING_SECRET".into(),
+            "halo-signing-secret".into(),
+        );
+        env.insert("HALO_WEBHOOK_SIGNATURE_FORM".into(), form.to_string());
+    })
+    .await;
+    let url = format!("{}/api/HaloToCf", app.address);
+    let hook = app
+        .sandbox
+        .halo
+        .register_webhook("cf-halo-bridge", &url, true);
+    app.sandbox
+        .halo
+        .set_webhook_signing(&hook, "x-signature", &form);
+    let mut env = sandbox_env(&app.sandbox);
+    env.insert(
+        "HALO_WEBHOOK_SIGNING_SECRET".into(),
+        "halo-signing-secret".into(),
+    );
+    let signature = |env: &HashMap<String, String>| {
+        let env = env.clone();
+        async move {
+            let out = run(&["check-config"], &env).await;
+            (
+                out.status.code(),
+                check_line(&stdout(&out), "Halo webhook signature"),
+            )
+        }
+    };
+    let (_, line) = signature(&env).await;
+    assert!(
+        line.starts_with("SKIP") && line.contains("no recent delivery"),
+        "{line}"
+    );
+
+    let ticket = app.create_ticket(50).await;
+    let auth = WebhookAuth::Signed {
+        header: "x-signature".into(),
+        secret: "halo-signing-secret".into(),
+        form: form.clone(),
+    };
+    for _ in 0..2 {
+        let sent = app
+            .sandbox
+            .halo
+            .send_webhook(&url, ticket, "ticket updated", &auth)
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 200, "{}", sent.body);
+    }
+    let (code, line) = signature(&env).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(
+        line.starts_with("FAIL")
+            && line.contains(&format!("set HALO_WEBHOOK_SIGNATURE_FORM={form}")),
+        "{line}"
+    );
+    env.insert("HALO_WEBHOOK_SIGNATURE_FORM".into(), form.to_string());
+    let (_, line) = signature(&env).await;
+    assert!(
+        line.starts_with("PASS") && line.contains("verifies 2 of 2"),
+        "{line}"
+    );
+    env.insert("HALO_WEBHOOK_SIGNING_SECRET".into(), "wrong".into());
+    let (_, line) = signature(&env).await;
+    assert!(
+        line.starts_with("FAIL") && line.contains("none of"),
+        "{line}"
+    );
 }

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use cf_halo_bridge::sandbox::Sandbox;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -14,7 +13,7 @@ async fn app_and_env() -> (TestApp, HashMap<String, String>) {
     let store = tokio::task::spawn_blocking(|| store_env(Store::Blob))
         .await
         .unwrap();
-    let sandbox = Sandbox::start().await.unwrap();
+    let sandbox = start_sandbox().await;
     let mut env = base_env(&sandbox);
     env.extend(store);
     let app = spawn_app_on(sandbox, env.clone()).await;
@@ -82,7 +81,7 @@ async fn status_lists_parked_failed_and_pending_work_and_the_last_run() {
             .halo
             .tickets()
             .iter()
-            .any(|t| t.thirdpartynumber.as_deref() == Some("cf|sentinel|incident-3"))
+            .any(|t| t.third_party_id_string.as_deref() == Some("cf|sentinel|incident-3"))
     );
     let out = run(&["status", "--json"], &env).await;
     let status: Value = serde_json::from_str(&stdout(&out)).unwrap();

@@ -31,7 +31,7 @@ pub(super) fn record(halo: &FakeHalo, seen: &Seen) -> usize {
     let tickets = halo.tickets();
     let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
     for ticket in tickets {
-        if let Some(n) = ticket.thirdpartynumber.as_deref().and_then(index_of)
+        if let Some(n) = ticket.third_party_id_string.as_deref().and_then(index_of)
             && let Some(slot @ None) = seen.get_mut(n)
         {
             *slot = Some(now);
@@ -73,7 +73,7 @@ pub(super) fn report(
     let tickets = halo.tickets();
     let mut per_incident: HashMap<usize, usize> = HashMap::new();
     for t in &tickets {
-        if let Some(i) = t.thirdpartynumber.as_deref().and_then(index_of) {
+        if let Some(i) = t.third_party_id_string.as_deref().and_then(index_of) {
             *per_incident.entry(i).or_default() += 1;
         }
     }

@@ -16,11 +16,28 @@ pub(super) fn styled_id(id: u64, style: IdStyle) -> Value {
     }
 }
 
+/// Which custom fields a ticket object carries: a single ticket (or a webhook) has all of them; a
+/// list row only those `include_custom_fields` names, as Halo lists them.
+#[derive(Clone, Copy)]
+pub(super) enum CustomFields<'a> {
+    All,
+    Only(&'a [u64]),
+}
+
 /// A ticket as the API writes it (the subset of Halo's hundreds of fields the bridge uses).
 pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
+    ticket_json_with(t, style, CustomFields::All)
+}
+
+/// A ticket with the custom fields `which` selects; a list row without any has no `customfields`.
+pub(super) fn ticket_json_with(t: &HaloTicket, style: IdStyle, which: CustomFields<'_>) -> Value {
     let customfields: Vec<Value> = t
         .customfields
         .iter()
+        .filter(|(id, _)| match which {
+            CustomFields::All => true,
+            CustomFields::Only(ids) => ids.contains(id),
+        })
         .map(|(id, value)| json!({ "id": id, "name": format!("CF{id}"), "value": value }))
         .collect();
     // Halo writes both names; the fake keeps one clock behind them, the one its date filters read.
@@ -33,7 +50,6 @@ pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
         "status_id": t.status_id,
         "status_name": t.status_name,
         "hasbeenclosed": t.hasbeenclosed,
-        "customfields": customfields,
         "lastactiondate": updated,
         "last_update": updated,
         "use": "ticket",
@@ -43,17 +59,23 @@ pub(super) fn ticket_json(t: &HaloTicket, style: IdStyle) -> Value {
         ("client_id", t.client_id.map(Value::from)),
         ("priority_id", t.priority_id.map(Value::from)),
         (
-            "thirdpartynumber",
-            t.thirdpartynumber.clone().map(Value::from),
+            "third_party_id_string",
+            t.third_party_id_string.clone().map(Value::from),
         ),
         ("team", t.team.clone().map(Value::from)),
         ("category_1", t.category_1.clone().map(Value::from)),
     ];
     if let Value::Object(map) = &mut obj {
+        for (key, value) in &t.other {
+            map.insert(key.clone(), value.clone());
+        }
         for (key, value) in optional {
             if let Some(value) = value {
                 map.insert(key.to_owned(), value);
             }
+        }
+        if matches!(which, CustomFields::All) || !customfields.is_empty() {
+            map.insert("customfields".to_owned(), Value::Array(customfields));
         }
     }
     obj

@@ -18,6 +18,7 @@ mod request;
 mod routes;
 mod state;
 mod subscriptions;
+mod surface;
 mod tickets;
 mod webhooks;
 
@@ -124,14 +125,15 @@ impl FakeHalo {
         self.gate().count_path("/api")
     }
 
-    /// Seeds a ticket directly (not logged); returns its id. Like an API create, it gets action 1.
-    pub fn insert_ticket(&self, summary: &str, thirdpartynumber: Option<&str>) -> u64 {
+    /// Seeds a ticket directly (not logged) with `reference` in `third_party_id_string`; returns
+    /// its id. Like an API create, it gets action 1.
+    pub fn insert_ticket(&self, summary: &str, reference: Option<&str>) -> u64 {
         let mut state = self.state();
         let mut ticket = state.blank_ticket();
         ticket.summary = summary.to_owned();
         ticket.tickettype_id = Some(TICKET_TYPE.0);
         ticket.client_id = Some(1);
-        ticket.thirdpartynumber = thirdpartynumber.map(str::to_owned);
+        ticket.third_party_id_string = reference.map(str::to_owned);
         state.insert_new(ticket)
     }
 
@@ -246,9 +248,16 @@ impl FakeHalo {
         self.state().reject_creates = msg;
     }
 
-    /// Models a Halo that ignores unknown list filters and returns all tickets.
-    pub fn set_ignore_lookup_filter(&self, on: bool) {
-        self.state().ignore_lookup_filter = on;
+    /// Models an older Halo build that does not know the `third_party_id_string=` filter: like
+    /// any unknown parameter, it is ignored and the list answers as if it had not been sent.
+    pub fn set_ignore_reference_filter(&self, on: bool) {
+        self.state().ignore_reference_filter = on;
+    }
+
+    /// Every query parameter, body field or endpoint a client used that Halo's published API
+    /// does not define (`"GET /Tickets ?thirdpartynumber"`), in order, each once.
+    pub fn undocumented_names(&self) -> Vec<String> {
+        self.state().undocumented.iter().cloned().collect()
     }
 
     /// Wrapped or bare list responses.

@@ -1,6 +1,7 @@
 //! The fake Halo's public data types: its settings, the records it stores, and the response
 //! shapes it can be switched between.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -73,8 +74,8 @@ pub struct HaloTicket {
     pub client_id: Option<u64>,
     /// Priority (within the SLA).
     pub priority_id: Option<u64>,
-    /// External reference.
-    pub thirdpartynumber: Option<String>,
+    /// External reference: Halo's documented external-id text field.
+    pub third_party_id_string: Option<String>,
     /// Custom field values by field id.
     pub customfields: Vec<(u64, Value)>,
     /// Team name.
@@ -89,6 +90,8 @@ pub struct HaloTicket {
     pub hasbeenclosed: bool,
     /// When it last changed (created, action added, status or field edited); UTC.
     pub last_update: SystemTime,
+    /// Other documented fields a client wrote, kept and written back as sent.
+    pub other: BTreeMap<String, Value>,
 }
 
 /// An action (note, status change, …) on a ticket.

@@ -8,6 +8,7 @@ use super::HaloService;
 use super::auth::{authinfo, invalid_token};
 use super::error::{ApiResult, method_not_allowed, no_route};
 use super::request::Query;
+use super::surface::{documented_query, endpoint_of, undocumented_in};
 use crate::sandbox::common::{Gate, Service, json};
 
 impl Service for HaloService {
@@ -44,7 +45,7 @@ impl Service for HaloService {
         if !self.authorized(req) {
             return invalid_token();
         }
-        match self.api(method, resource, &query, body) {
+        match self.api(method, resource, query, body) {
             Ok(value) => json(200, value),
             Err(err) => err.into_response(),
         }
@@ -53,8 +54,19 @@ impl Service for HaloService {
 
 impl HaloService {
     /// The `/api` routing table, once authorised: a block per resource, then the lookup tables.
-    fn api(&self, method: &str, resource: &str, query: &Query, body: &[u8]) -> ApiResult {
+    /// Like Halo, it first forgets every name the published API does not define (recording them),
+    /// so an undocumented filter answers as if it had not been sent.
+    fn api(&self, method: &str, resource: &str, query: Query, body: &[u8]) -> ApiResult {
         let segments: Vec<&str> = resource.split('/').collect();
+        let endpoint = endpoint_of(method, &segments);
+        let parsed_body = (method == "POST")
+            .then(|| serde_json::from_slice::<Value>(body).ok())
+            .flatten();
+        let undocumented = undocumented_in(&endpoint, &query.0, parsed_body.as_ref());
+        if !undocumented.is_empty() {
+            self.state().undocumented.extend(undocumented);
+        }
+        let query = &Query(documented_query(&endpoint, query.0));
         match (method, segments.as_slice()) {
             ("GET", ["tickets"]) => self.list_tickets(query),
             ("GET", ["tickets", id]) => self.get_ticket(id),
@@ -64,6 +76,7 @@ impl HaloService {
             ("POST", ["actions"]) => self.post_actions(query, body),
             ("GET", ["webhook"]) => self.get_webhooks(None),
             ("GET", ["webhook", id]) => self.get_webhooks(Some(id)),
+            ("GET", ["webhookevent"]) => self.get_webhook_events(query),
             ("GET", [table]) => self.lookup_table(table).ok_or_else(no_route),
             (_, ["tickets" | "actions" | "webhook", ..]) => Err(method_not_allowed()),
             _ => Err(no_route()),

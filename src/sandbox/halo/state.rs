@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::clock::rfc3339;
 use super::lookup::status_name;
 use super::model::{FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape};
-use super::subscriptions::Subscription;
+use super::subscriptions::{DeliveryRecord, Subscription};
 
 /// Who the fake names as the author of records created through the API.
 pub(super) const API_AGENT: &str = "API Agent";
@@ -21,18 +21,23 @@ pub(super) struct State {
     pub(super) cfg: FakeHaloConfig,
     next_ticket_id: u64,
     pub(super) tickets: BTreeMap<u64, HaloTicket>,
-    /// `thirdpartynumber` → tickets carrying it, so a lookup need not scan every ticket.
+    /// `third_party_id_string` → tickets carrying it, so a lookup need not scan every ticket.
     pub(super) by_reference: HashMap<String, BTreeSet<u64>>,
     pub(super) actions: BTreeMap<u64, Vec<HaloAction>>,
     /// Issued access tokens and when each expires.
     pub(super) tokens: HashMap<String, Instant>,
     pub(super) reject_creates: Option<String>,
-    pub(super) ignore_lookup_filter: bool,
+    /// An older Halo build: `third_party_id_string=` is not a filter it knows.
+    pub(super) ignore_reference_filter: bool,
+    /// Every undocumented name a client sent (`surface::undocumented_in`).
+    pub(super) undocumented: BTreeSet<String>,
     pub(super) list_shape: ListShape,
     pub(super) id_style: IdStyle,
     /// Webhooks the tenant has configured (`GET /api/Webhook`), in registration order.
     pub(super) webhooks: Vec<Subscription>,
     pub(super) webhooks_forbidden: bool,
+    /// Every webhook delivery made, oldest first (`GET /api/WebhookEvent`).
+    pub(super) webhook_events: Vec<DeliveryRecord>,
 }
 
 /// What an action write carries, before it gets an id.
@@ -71,11 +76,13 @@ impl State {
             actions: BTreeMap::new(),
             tokens: HashMap::new(),
             reject_creates: None,
-            ignore_lookup_filter: false,
+            ignore_reference_filter: false,
+            undocumented: BTreeSet::new(),
             list_shape: ListShape::default(),
             id_style: IdStyle::default(),
             webhooks: Vec::new(),
             webhooks_forbidden: false,
+            webhook_events: Vec::new(),
         }
     }
 
@@ -94,7 +101,7 @@ impl State {
             tickettype_id: None,
             client_id: None,
             priority_id: None,
-            thirdpartynumber: None,
+            third_party_id_string: None,
             customfields: Vec::new(),
             team: None,
             category_1: None,
@@ -102,10 +109,11 @@ impl State {
             status_name: status_name(1),
             hasbeenclosed: false,
             last_update: SystemTime::now(),
+            other: BTreeMap::new(),
         }
     }
 
-    /// Keeps the `thirdpartynumber` index in step with a ticket's old and new reference.
+    /// Keeps the `third_party_id_string` index in step with a ticket's old and new reference.
     pub(super) fn reindex(&mut self, id: u64, old: Option<&str>, new: Option<&str>) {
         if old == new {
             return;
@@ -129,7 +137,7 @@ impl State {
     /// Stores a new ticket and logs its creation as action 1, as Halo does.
     pub(super) fn insert_new(&mut self, ticket: HaloTicket) -> u64 {
         let id = ticket.id;
-        let reference = ticket.thirdpartynumber.clone();
+        let reference = ticket.third_party_id_string.clone();
         self.tickets.insert(id, ticket);
         self.reindex(id, None, reference.as_deref());
         let logged = ActionDraft {

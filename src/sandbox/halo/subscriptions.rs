@@ -1,10 +1,14 @@
 //! `/api/Webhook`: the webhooks configured on the tenant, as Halo's API shows them, so a client
-//! can check that its own subscription exists and has not been switched off.
+//! can check that its own subscription exists and has not been switched off; and
+//! `/api/WebhookEvent`: the log of deliveries, with the headers and body each one sent.
 
 use serde_json::{Value, json};
 
 use super::error::{ApiResult, forbidden, not_found};
+use super::request::Query;
+use super::state::State;
 use super::{FakeHalo, HaloService};
+use crate::settings::SignatureForm;
 
 /// Halo's answer when the API application may not read webhooks.
 pub(super) const NO_WEBHOOK_ACCESS: &str = "You do not have access to Webhooks";
@@ -16,13 +20,69 @@ pub(super) struct Subscription {
     name: String,
     url: String,
     active: bool,
+    /// The signature header and form, when Halo signs this webhook.
+    signing: Option<(String, SignatureForm)>,
+}
+
+/// One delivery, as `GET /api/WebhookEvent` shows it.
+#[derive(Debug, Clone)]
+pub(super) struct DeliveryRecord {
+    pub(super) id: String,
+    pub(super) url: String,
+    /// `(lower-case name, value)` as sent, the signature header included.
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: String,
+    pub(super) status: u16,
+    pub(super) timestamp: String,
+}
+
+impl DeliveryRecord {
+    fn json(&self, webhook_id: &str) -> Value {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{}: {value}", header_case(name)))
+            .collect();
+        json!({
+            "id": self.id,
+            "webhook_id": webhook_id,
+            "timestamp": self.timestamp,
+            "requestheaders": headers.join("\r\n"),
+            "requestbody": self.body,
+            "responsestatus": self.status,
+            "error": !(200..300).contains(&self.status),
+        })
+    }
+}
+
+/// `content-type` → `Content-Type`, as a .NET client writes header names.
+fn header_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+impl State {
+    /// The id of the webhook configured to deliver to `url`.
+    pub(super) fn webhook_for(&self, url: &str) -> Option<&str> {
+        self.webhooks
+            .iter()
+            .find(|w| w.url == url)
+            .map(|w| w.id.as_str())
+    }
 }
 
 impl Subscription {
     /// The object `GET /api/Webhook` lists: a standard (type 0) POST webhook without
     /// authentication, subscribed to ticket updates, which Halo disables after 10 failures.
     fn json(&self) -> Value {
-        json!({
+        let mut hook = json!({
             "id": self.id,
             "name": self.name,
             "type": 0,
@@ -32,7 +92,15 @@ impl Subscription {
             "active": self.active,
             "auto_disable_attempts": 10,
             "events": [{ "id": 1, "name": "Ticket Updated" }],
-        })
+        });
+        if let Some((header, form)) = &self.signing {
+            hook["authentication_header"] = json!(header);
+            hook["algorithm"] = json!(0);
+            hook["digest"] = json!(0);
+            hook["signature_prefix"] = json!("sha256=");
+            hook["headers_to_sign"] = json!(form.headers);
+        }
+        hook
     }
 }
 
@@ -45,8 +113,24 @@ impl FakeHalo {
             name: name.to_owned(),
             url: url.to_owned(),
             active,
+            signing: None,
         });
         id
+    }
+
+    /// Shows a registered webhook as signed with `form` in `header` (what `GET /api/Webhook`
+    /// lists: the header and the headers to sign, never the secret).
+    ///
+    /// # Panics
+    /// If no webhook has this id.
+    pub fn set_webhook_signing(&self, id: &str, header: &str, form: &SignatureForm) {
+        let mut state = self.service().state();
+        let hook = state
+            .webhooks
+            .iter_mut()
+            .find(|w| w.id.eq_ignore_ascii_case(id));
+        hook.unwrap_or_else(|| panic!("fake Halo has no webhook {id}"))
+            .signing = Some((header.to_owned(), form.clone()));
     }
 
     /// Switches a registered webhook on or off, as Halo does after repeated failed deliveries.
@@ -86,5 +170,31 @@ impl HaloService {
             .find(|w| w.id.eq_ignore_ascii_case(id.trim()))
             .map(Subscription::json)
             .ok_or_else(|| not_found("Webhook"))
+    }
+}
+
+impl HaloService {
+    /// `GET /api/WebhookEvent`: deliveries newest first, of one webhook when `webhook_id` is given,
+    /// at most `count`.
+    pub(super) fn get_webhook_events(&self, query: &Query) -> ApiResult {
+        let state = self.state();
+        if state.webhooks_forbidden {
+            return Err(forbidden(NO_WEBHOOK_ACCESS));
+        }
+        let wanted = query.get("webhook_id").map(str::trim);
+        let count = query.number("count").unwrap_or(usize::MAX);
+        let items: Vec<Value> = state
+            .webhook_events
+            .iter()
+            .rev()
+            .filter_map(|event| {
+                let id = state.webhook_for(&event.url).unwrap_or_default();
+                let keep = wanted.is_none_or(|w| w.eq_ignore_ascii_case(id));
+                keep.then(|| event.json(id))
+            })
+            .take(count)
+            .collect();
+        let total = items.len();
+        Ok(state.list("webhookevents", items, total))
     }
 }

@@ -1,15 +1,17 @@
 //! The webhook emitter: builds Halo's standard envelope for a ticket event, authenticates it as
-//! configured (fixed header or HMAC signature), delivers it, and can resend the same bytes.
+//! configured (fixed header, HMAC over the body, or HMAC over signed headers and the body),
+//! delivers it, logs it as `GET /WebhookEvent` shows it, and can resend the same bytes.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
+use std::time::SystemTime;
+
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::json::{styled_id, ticket_json};
+use super::subscriptions::DeliveryRecord;
 use super::{FakeHalo, HaloService};
+use crate::halo::signature::signed_message;
 use crate::sandbox::common;
+use crate::settings::SignatureForm;
 
 /// How [`FakeHalo::send_webhook`] authenticates itself to the receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,16 @@ pub enum WebhookAuth {
         header: String,
         /// Signing secret.
         secret: String,
+    },
+    /// The same with "headers to sign": the HMAC covers the string `form` lays out from the
+    /// request's `content-length`, `content-type`, `host`, `x-halo-date` … and the body.
+    Signed {
+        /// Header carrying the signature.
+        header: String,
+        /// Signing secret.
+        secret: String,
+        /// What is signed.
+        form: SignatureForm,
     },
     /// No authentication.
     None,
@@ -54,7 +66,7 @@ impl FakeHalo {
         event: &str,
         auth: &WebhookAuth,
     ) -> Result<WebhookResult, String> {
-        let envelope = self.service().envelope(ticket_id, event)?;
+        let envelope = self.service().envelope(url, ticket_id, event)?;
         let delivery_id = envelope["id"].as_str().unwrap_or_default().to_owned();
         let raw = serde_json::to_vec(&envelope).map_err(|e| e.to_string())?;
         self.service().deliver(url, raw, delivery_id, auth).await
@@ -79,8 +91,12 @@ impl FakeHalo {
 }
 
 impl HaloService {
-    fn envelope(&self, ticket_id: u64, event: &str) -> Result<Value, String> {
+    fn envelope(&self, url: &str, ticket_id: u64, event: &str) -> Result<Value, String> {
         let state = self.state();
+        let webhook_id = state
+            .webhook_for(url)
+            .unwrap_or(&self.webhook_id)
+            .to_owned();
         let ticket = state
             .tickets
             .get(&ticket_id)
@@ -93,7 +109,7 @@ impl HaloService {
             .map_or(state.cfg.integration_agent_id, |a| a.agent_id);
         Ok(json!({
             "id": uuid::Uuid::new_v4().to_string(),
-            "webhook_id": self.webhook_id,
+            "webhook_id": webhook_id,
             "notification_id": 41,
             "escmsg_id": uuid::Uuid::new_v4().to_string(),
             "event": event,
@@ -112,20 +128,53 @@ impl HaloService {
         delivery_id: String,
         auth: &WebhookAuth,
     ) -> Result<WebhookResult, String> {
-        let mut request = self
-            .http
-            .post(url)
-            .header("content-type", "application/json");
+        // The headers Halo sends (reqwest adds host and content-length with these values).
+        let mut headers: Vec<(String, String)> = vec![
+            ("content-type".into(), "application/json".into()),
+            ("host".into(), host_of(url)),
+            ("content-length".into(), raw.len().to_string()),
+            (
+                "x-halo-date".into(),
+                httpdate::fmt_http_date(SystemTime::now()),
+            ),
+        ];
         match auth {
-            WebhookAuth::Header { name, value } => {
-                request = request.header(name.as_str(), value.as_str());
-            }
+            WebhookAuth::Header { name, value } => headers.push((name.clone(), value.clone())),
             WebhookAuth::Hmac { header, secret } => {
-                request = request.header(header.as_str(), sign(secret, &raw));
+                headers.push((header.clone(), sign(secret, &raw)))
+            }
+            WebhookAuth::Signed {
+                header,
+                secret,
+                form,
+            } => {
+                let value_of = |name: &str| {
+                    headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v.clone())
+                };
+                let message = signed_message(form, value_of, &raw)
+                    .ok_or_else(|| format!("the fake does not send a header {form} signs"))?;
+                headers.push((header.clone(), sign(secret, &message)));
             }
             WebhookAuth::None => {}
         }
+        let mut request = self.http.post(url);
+        for (name, value) in &headers {
+            if name != "host" && name != "content-length" {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
         let (status, body) = common::deliver(request.body(raw.clone())).await?;
+        self.state().webhook_events.push(DeliveryRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            url: url.to_owned(),
+            headers,
+            body: String::from_utf8_lossy(&raw).into_owned(),
+            status,
+            timestamp: common::now_rfc3339(),
+        });
         Ok(WebhookResult {
             status,
             body,
@@ -137,10 +186,13 @@ impl HaloService {
 
 /// Halo's signature header value: `sha256= ` + base64 HMAC-SHA256 of the body (space included).
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(body);
-    format!("sha256= {}", BASE64.encode(mac.finalize().into_bytes()))
+    crate::halo::webhook::sign(secret, body)
+}
+
+/// `host[:port]` of a URL, as the `Host` header carries it.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or_default().to_owned()
 }
 
 fn event_message(event: &str, ticket_id: u64) -> String {

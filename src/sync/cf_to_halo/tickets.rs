@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::CfToHalo;
 use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
+use crate::halo::lookup::{Lookup, window_start};
 use crate::http::{Deadline, UpstreamError};
 use crate::state::TicketSync;
 use crate::state::work::severity_rank;
@@ -77,6 +78,8 @@ impl CfToHalo {
         deadline: Deadline,
     ) -> Result<Option<Found>, ApiError> {
         let ticket = mapping::ticket(incident, &self.settings.mapping);
+        let now = (crate::clock::now_nanos() / 1_000_000_000) as i64;
+        let since = window_start(incident.created_at.as_deref(), now);
         let mut backoff = Duration::from_millis(200);
         loop {
             // The lookup and the create are reserved together, so a new incident never finds
@@ -89,14 +92,24 @@ impl CfToHalo {
                 .await?;
             // Our ledger had no answer: Halo may still have the ticket (a lost state, or a
             // create that failed after Halo made it), so look before creating.
-            if let Some(ticket_id) = self
+            match self
                 .halo
-                .find_ticket(reference, Some(&permit), deadline)
+                .find_ticket(reference, since, Some(&permit), deadline)
                 .await?
             {
-                tracing::info!(ticket_id, "found the incident's ticket in halo");
-                self.link(reference, ticket_id, incident).await?;
-                return Ok(Some(Found::LookedUp(ticket_id)));
+                Lookup::Found(ticket_id) => {
+                    tracing::info!(ticket_id, "found the incident's ticket in halo");
+                    self.link(reference, ticket_id, incident).await?;
+                    return Ok(Some(Found::LookedUp(ticket_id)));
+                }
+                Lookup::Absent => {}
+                // A security incident never goes without a ticket for want of a complete search:
+                // the pages read held no ticket for it, so it is most likely new (README, "Halo as
+                // its published API defines it").
+                Lookup::Unsure { pages } => tracing::warn!(
+                    pages,
+                    "no ticket for the incident in the pages read; creating one (raise HALO_LOOKUP_MAX_PAGES if this repeats)"
+                ),
             }
             if !create {
                 return Ok(None);

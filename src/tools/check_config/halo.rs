@@ -42,7 +42,7 @@ pub(super) fn halo_token(ctx: &Ctx) -> CheckFuture<'_> {
 }
 
 /// Reads a Halo table for a check; `Err` is the check's outcome.
-async fn halo_read(
+pub(super) async fn halo_read(
     ctx: &Ctx,
     path: &str,
     query: &[(&str, &str)],
@@ -60,7 +60,7 @@ async fn halo_read(
     }
 }
 
-fn describe(e: &UpstreamError) -> String {
+pub(super) fn describe(e: &UpstreamError) -> String {
     match e {
         UpstreamError::Rejected { status: 403, .. } => {
             format!("{e} (the API application lacks the permission)")

@@ -23,6 +23,8 @@ use crate::settings::Settings;
 
 mod contraforce;
 mod halo;
+mod halo_reference;
+mod halo_signature;
 mod key_vault;
 mod settings;
 mod state_store;
@@ -36,6 +38,8 @@ const CHECK_DEADLINE: Duration = Duration::from_secs(30);
 pub enum Status {
     /// It works.
     Pass,
+    /// It works, at a cost or with a caveat the detail names; the exit code stays 0.
+    Warn,
     /// It does not: the exit code is 1.
     Fail,
     /// Not configured, or it depends on a check that failed.
@@ -46,6 +50,7 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Status::Pass => "PASS",
+            Status::Warn => "WARN",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
         })
@@ -65,6 +70,14 @@ pub struct Outcome {
 fn pass(detail: impl Into<String>) -> Outcome {
     Outcome {
         status: Status::Pass,
+        detail: detail.into(),
+    }
+}
+
+/// A check that passed with a caveat.
+fn warn(detail: impl Into<String>) -> Outcome {
+    Outcome {
+        status: Status::Warn,
         detail: detail.into(),
     }
 }
@@ -158,6 +171,20 @@ pub fn checks() -> Vec<Check> {
             name: "Halo webhook",
             run: halo::halo_webhooks,
         },
+        // halo_reference.rs
+        Check {
+            name: "Halo reference lookup",
+            run: halo_reference::reference_filter,
+        },
+        Check {
+            name: "Halo reference field",
+            run: halo_reference::custom_field_listing,
+        },
+        // halo_signature.rs
+        Check {
+            name: "Halo webhook signature",
+            run: halo_signature::signature_form,
+        },
         // contraforce.rs
         Check {
             name: "ContraForce API",
@@ -220,7 +247,7 @@ pub async fn run() -> ExitCode {
         halo_token_ok: Mutex::new(false),
     };
     let mut failed = Vec::new();
-    let (mut passed, mut skipped) = (0, 0);
+    let (mut passed, mut warned, mut skipped) = (0, 0, 0);
     for check in checks() {
         let outcome = (check.run)(&ctx).await;
         println!(
@@ -229,12 +256,18 @@ pub async fn run() -> ExitCode {
         );
         match outcome.status {
             Status::Pass => passed += 1,
+            Status::Warn => warned += 1,
             Status::Skip => skipped += 1,
             Status::Fail => failed.push(check.name),
         }
     }
+    let warned = if warned > 0 {
+        format!(", {warned} warned")
+    } else {
+        String::new()
+    };
     println!(
-        "\n{passed} passed, {} failed, {skipped} skipped",
+        "\n{passed} passed{warned}, {} failed, {skipped} skipped",
         failed.len()
     );
     if failed.is_empty() {

@@ -62,11 +62,11 @@ async fn last_update_filters_are_inclusive_utc_bounds() {
 
     // Filters combine with the lookups, and fresh changes move a ticket into the window.
     let (_, linked) =
-        list("lastupdatefromdate=2020-01-01T00:30:00&thirdpartynumber=cf%7Cs%7Ca").await;
+        list("lastupdatefromdate=2020-01-01T00:30:00&third_party_id_string=cf%7Cs%7Ca").await;
     assert_eq!(linked["record_count"], 0);
     halo.add_agent_note(a, "Jane Tech", 3, "update", false);
     let (_, linked) =
-        list("lastupdatefromdate=2020-01-01T00:30:00&thirdpartynumber=cf%7Cs%7Ca").await;
+        list("lastupdatefromdate=2020-01-01T00:30:00&third_party_id_string=cf%7Cs%7Ca").await;
     assert_eq!(ids(&linked), [a]);
 
     for (query, key, value) in [

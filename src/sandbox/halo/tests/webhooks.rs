@@ -72,7 +72,7 @@ async fn webhooks_carry_the_envelope_and_a_verifiable_signature() {
     let envelope: Value = serde_json::from_slice(body).expect("JSON envelope");
     assert_eq!(envelope["id"], first.delivery_id.as_str());
     assert_eq!(envelope["object_id"], id);
-    assert_eq!(envelope["ticket"]["thirdpartynumber"], "cf|s|a");
+    assert_eq!(envelope["ticket"]["third_party_id_string"], "cf|s|a");
     assert_eq!(envelope["ticket"]["hasbeenclosed"], true);
     assert_eq!(
         envelope["message"],
@@ -100,6 +100,73 @@ async fn webhooks_carry_the_envelope_and_a_verifiable_signature() {
             .await
             .is_err()
     );
+    handle.stop(false).await;
+    halo.stop().await;
+}
+
+#[tokio::test]
+async fn signed_header_webhooks_verify_under_their_form_and_are_logged_as_sent() {
+    use crate::halo::signature::{RecordedDelivery, parse_recorded_headers, request_matches};
+    use crate::settings::SignatureForm;
+
+    let halo = fake().await;
+    let token = super::token(&halo).await;
+    let id = halo.insert_ticket("t", Some("cf|s|a"));
+    let (url, captured, handle) = receiver().await;
+    let hook = halo.register_webhook("bridge", &url, true);
+    let form = SignatureForm::parse("X", "spaced-lines").unwrap();
+    halo.set_webhook_signing(&hook, "x-signature", &form);
+    let auth = WebhookAuth::Signed {
+        header: "x-signature".to_owned(),
+        secret: "s3cret".to_owned(),
+        form: form.clone(),
+    };
+    let sent = halo
+        .send_webhook(&url, id, "ticket updated", &auth)
+        .await
+        .expect("delivered");
+    assert_eq!(sent.status, 200);
+
+    let (headers, body) = common::lock(&captured)[0].clone();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let signature = header("x-signature").expect("signed");
+    let secret = secrecy::SecretString::from("s3cret".to_owned());
+    assert!(header("x-halo-date").is_some());
+    assert!(request_matches(&form, &signature, header, &body, &secret));
+    assert!(!request_matches(
+        &SignatureForm::body(),
+        &signature,
+        header,
+        &body,
+        &secret
+    ));
+
+    let (status, hooks) = super::get(&halo, &token, "/Webhook").await;
+    assert_eq!(status, 200);
+    assert_eq!(hooks[0]["headers_to_sign"], json!(form.headers));
+    let (status, events) = super::get(
+        &halo,
+        &token,
+        &format!("/WebhookEvent?webhook_id={hook}&count=5"),
+    )
+    .await;
+    assert_eq!(status, 200, "{events}");
+    let event = &events["webhookevents"][0];
+    assert_eq!(event["webhook_id"], hook.as_str());
+    let recorded = RecordedDelivery {
+        headers: parse_recorded_headers(event["requestheaders"].as_str().unwrap()),
+        body: event["requestbody"].as_str().unwrap().to_owned(),
+    };
+    assert_eq!(recorded.body.as_bytes(), body.as_slice());
+    assert!(recorded.verifies(&form, "x-signature", &secret));
+    let (_, other) = super::get(&halo, &token, "/WebhookEvent?webhook_id=nope").await;
+    assert_eq!(other["record_count"], 0);
+    assert!(halo.undocumented_names().is_empty());
     handle.stop(false).await;
     halo.stop().await;
 }

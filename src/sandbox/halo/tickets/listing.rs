@@ -4,53 +4,74 @@
 use crate::sandbox::halo::clock::{parse_filter_date, ticks};
 use crate::sandbox::halo::error::{ApiError, halo_error};
 use crate::sandbox::halo::model::HaloTicket;
-use crate::sandbox::halo::request::{Query, value_text};
+use crate::sandbox::halo::request::Query;
 
 /// Halo's default page size when paging is asked for without `page_size`.
 const DEFAULT_PAGE_SIZE: usize = 50;
 /// Halo never answers more than 100 tickets a page, whatever `page_size` asks.
 const MAX_PAGE_SIZE: usize = 100;
 
-/// A list filter the fake understands.
-pub(super) enum LookupFilter {
-    ThirdParty(String),
-    CustomField(u64, String),
+/// The `third_party_id_string` a list is filtered on, unless this Halo does not know the filter
+/// (an older build: then it is no filter at all).
+pub(super) fn reference_filter(query: &Query, ignored: bool) -> Option<&str> {
+    if ignored {
+        return None;
+    }
+    query.get("third_party_id_string")
 }
 
-impl LookupFilter {
-    pub(super) fn matches(&self, t: &HaloTicket) -> bool {
-        match self {
-            LookupFilter::ThirdParty(want) => t.thirdpartynumber.as_deref() == Some(want.as_str()),
-            LookupFilter::CustomField(fid, want) => t
-                .customfields
-                .iter()
-                .any(|(id, value)| id == fid && value_text(value) == *want),
+/// Which tickets a list keeps by their state: open ones only unless `includeclosed` (or
+/// `closed_only`) asks for closed ones too. Halo's default list is the open queue; the strictest
+/// reading of it is the one a client must be ready for.
+pub(super) struct ClosedFilter {
+    open: bool,
+    closed: bool,
+}
+
+impl ClosedFilter {
+    pub(super) fn parse(query: &Query) -> ClosedFilter {
+        let truthy = |key: &str| {
+            query
+                .get(key)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.trim() == "1")
+        };
+        if truthy("closed_only") {
+            return ClosedFilter {
+                open: false,
+                closed: true,
+            };
+        }
+        ClosedFilter {
+            open: true,
+            closed: truthy("includeclosed") && !truthy("open_only"),
+        }
+    }
+
+    pub(super) fn keeps(&self, t: &HaloTicket) -> bool {
+        if t.hasbeenclosed {
+            self.closed
+        } else {
+            self.open
         }
     }
 }
 
-/// `thirdpartynumber=…` and `searchcustomfield_{id}=…`; other parameters are not filters.
-pub(super) fn lookup_filters(query: &Query) -> Vec<LookupFilter> {
+/// The custom field ids `include_custom_fields` names (a comma list).
+pub(super) fn included_custom_fields(query: &Query) -> Vec<u64> {
     query
-        .0
-        .iter()
-        .filter_map(|(key, value)| {
-            let key = key.to_ascii_lowercase();
-            if key == "thirdpartynumber" {
-                return Some(LookupFilter::ThirdParty(value.clone()));
-            }
-            let fid = key.strip_prefix("searchcustomfield_")?.parse().ok()?;
-            Some(LookupFilter::CustomField(fid, value.clone()))
-        })
+        .get("include_custom_fields")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .filter_map(|id| id.trim().parse().ok())
         .collect()
 }
 
-/// The `thirdpartynumber` a list is filtered on, when it is (the index answers it).
-pub(super) fn reference_filter(filters: &[LookupFilter]) -> Option<&str> {
-    filters.iter().find_map(|f| match f {
-        LookupFilter::ThirdParty(want) => Some(want.as_str()),
-        LookupFilter::CustomField(..) => None,
-    })
+/// `order=id` sorts by id, ascending unless `orderdesc=true`; without `order`, newest id first.
+pub(super) fn ascending(query: &Query) -> bool {
+    query
+        .get("order")
+        .is_some_and(|o| o.trim().eq_ignore_ascii_case("id"))
+        && !query.flag("orderdesc")
 }
 
 /// `lastupdatefromdate` / `lastupdatetodate`: both ends inclusive, in 100 ns ticks (UTC).

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::HaloService;
 use super::error::{ApiResult, not_found};
-use super::json::ticket_json;
+use super::json::{CustomFields, ticket_json, ticket_json_with};
 use super::model::HaloTicket;
 use super::request::{Query, parse_path_id};
 use super::state::State;
@@ -16,21 +16,19 @@ use super::state::State;
 pub(super) const NO_TICKET_TYPE: &str = "Please select a valid Ticket Type";
 
 impl HaloService {
-    /// `GET /api/Tickets`: newest first, filtered by the lookups the fake understands and the
-    /// last-update window, paged; a paged wrapped answer also names its page.
+    /// `GET /api/Tickets`: newest first (or by id, `order=id`), filtered by the reference (when
+    /// this Halo knows that filter), open/closed state and the last-update window, paged; a paged
+    /// wrapped answer also names its page. Rows carry only the custom fields asked for.
     pub(super) fn list_tickets(&self, query: &Query) -> ApiResult {
         let window = listing::UpdateWindow::parse(query)?;
+        let state_filter = listing::ClosedFilter::parse(query);
+        let custom = listing::included_custom_fields(query);
         let state = self.state();
-        let filters = if state.ignore_lookup_filter {
-            Vec::new()
-        } else {
-            listing::lookup_filters(query)
-        };
-        // Newest id first, as today: a ticket's position never depends on its last update, so
-        // pages stay stable while a client walks them. A reference lookup reads only the tickets
-        // carrying it (the index), not every ticket.
-        let keep = |t: &&HaloTicket| filters.iter().all(|f| f.matches(t)) && window.contains(t);
-        let hits: Vec<&HaloTicket> = match listing::reference_filter(&filters) {
+        let reference = listing::reference_filter(query, state.ignore_reference_filter);
+        // A ticket's position never depends on its last update, so pages stay stable while a
+        // client walks them. A reference lookup reads only the tickets carrying it (the index).
+        let keep = |t: &&HaloTicket| state_filter.keeps(t) && window.contains(t);
+        let mut hits: Vec<&HaloTicket> = match reference {
             Some(reference) => state
                 .by_reference
                 .get(reference)
@@ -42,11 +40,14 @@ impl HaloService {
                 .collect(),
             None => state.tickets.values().rev().filter(keep).collect(),
         };
+        if listing::ascending(query) {
+            hits.reverse();
+        }
         let total = hits.len();
         let (page, paged) = listing::page_of(hits, query);
         let items = page
             .iter()
-            .map(|t| ticket_json(t, state.id_style))
+            .map(|t| ticket_json_with(t, state.id_style, CustomFields::Only(&custom)))
             .collect();
         let mut answer = state.list("tickets", items, total);
         if let (Some(paged), Value::Object(wrapper)) = (paged, &mut answer) {

@@ -1,5 +1,6 @@
 //! A ticket create or update: the fields a POST may carry, validated before any is applied.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
@@ -10,6 +11,24 @@ use crate::sandbox::halo::lookup::TICKET_TYPE;
 use crate::sandbox::halo::model::HaloTicket;
 use crate::sandbox::halo::request::{as_id, opt_id, opt_text};
 use crate::sandbox::halo::state::{State, set_field};
+use crate::sandbox::halo::surface::is_documented_field;
+
+/// The ticket fields the fake models; any other documented field is kept as sent.
+const MODELLED: [&str; 13] = [
+    "id",
+    "summary",
+    "details",
+    "details_html",
+    "tickettype_id",
+    "client_id",
+    "priority_id",
+    "third_party_id_string",
+    "customfields",
+    "team",
+    "category_1",
+    "status_id",
+    "hasbeenclosed",
+];
 
 /// A validated ticket write.
 pub(super) enum TicketWrite {
@@ -25,11 +44,13 @@ pub(super) struct HaloTicketFields {
     tickettype_id: Option<u64>,
     client_id: Option<u64>,
     priority_id: Option<u64>,
-    thirdpartynumber: Option<String>,
+    third_party_id_string: Option<String>,
     customfields: Vec<(u64, Value)>,
     team: Option<String>,
     category_1: Option<String>,
     status_id: Option<u64>,
+    /// Documented fields the fake does not model; undocumented ones are dropped, as Halo does.
+    other: BTreeMap<String, Value>,
 }
 
 impl HaloTicketFields {
@@ -40,11 +61,19 @@ impl HaloTicketFields {
             tickettype_id: opt_id(obj, "tickettype_id")?,
             client_id: opt_id(obj, "client_id")?,
             priority_id: opt_id(obj, "priority_id")?,
-            thirdpartynumber: opt_text(obj, "thirdpartynumber"),
+            third_party_id_string: opt_text(obj, "third_party_id_string"),
             customfields: custom_fields(obj)?,
             team: opt_text(obj, "team"),
             category_1: opt_text(obj, "category_1"),
             status_id: opt_id(obj, "status_id")?,
+            other: obj
+                .iter()
+                .filter(|(name, _)| {
+                    !MODELLED.iter().any(|m| m.eq_ignore_ascii_case(name))
+                        && is_documented_field("Faults", name)
+                })
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+                .collect(),
         })
     }
 
@@ -59,12 +88,16 @@ impl HaloTicketFields {
         put(&mut t.tickettype_id, self.tickettype_id.map(Some));
         put(&mut t.client_id, self.client_id.map(Some));
         put(&mut t.priority_id, self.priority_id.map(Some));
-        put(&mut t.thirdpartynumber, self.thirdpartynumber.map(Some));
+        put(
+            &mut t.third_party_id_string,
+            self.third_party_id_string.map(Some),
+        );
         put(&mut t.team, self.team.map(Some));
         put(&mut t.category_1, self.category_1.map(Some));
         for (id, value) in self.customfields {
             set_field(&mut t.customfields, id, value);
         }
+        t.other.extend(self.other);
     }
 }
 
@@ -123,11 +156,11 @@ impl State {
             TicketWrite::Update(id, mut fields) => {
                 let status = fields.status_id.take();
                 if let Some(ticket) = self.tickets.get_mut(&id) {
-                    let old = ticket.thirdpartynumber.clone();
+                    let old = ticket.third_party_id_string.clone();
                     fields.apply_to(ticket);
                     // Any update counts as a change, as Halo stamps it whatever was sent.
                     ticket.last_update = SystemTime::now();
-                    let new = ticket.thirdpartynumber.clone();
+                    let new = ticket.third_party_id_string.clone();
                     self.reindex(id, old.as_deref(), new.as_deref());
                 }
                 if let Some(status) = status {
