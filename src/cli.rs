@@ -96,12 +96,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Moves failed events (those Halo rejected) back to the parked queue for the next run.
+    /// Moves failed events (rejected by Halo, or given up on) back to the parked queue, and
+    /// failed tickets back to pending, for the next run.
     #[command(after_help = "Examples:
   cf-halo-bridge replay 7b9e...
+  cf-halo-bridge replay ticket:4242
   cf-halo-bridge replay --all --now")]
     Replay {
-        /// The failed event to replay.
+        /// The failed event (or `ticket:ID`) to replay.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         event_id: Option<String>,
         /// Every failed event.

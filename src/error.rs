@@ -43,6 +43,9 @@ pub enum ApiError {
     Unavailable {
         /// Whole seconds for `Retry-After`.
         retry_after: u64,
+        /// What is unavailable: a reconcile run goes on past one upstream item's failure, but
+        /// not past the store's or its spent budget share (CONTRACT §13).
+        cause: Cause,
     },
     /// Halo refused the request for good.
     #[error("halo rejected the request: {0}")]
@@ -52,18 +55,50 @@ pub enum ApiError {
     ContraForceRejected(String),
 }
 
+/// Why a 503 is a 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Halo or ContraForce, a busy claim, or the deadline: this item, now.
+    Upstream,
+    /// The state store cannot be reached.
+    Store,
+    /// A reconcile run spent its share of Halo's budget.
+    Share,
+}
+
 impl ApiError {
     /// 503 with the usual wait.
     pub fn unavailable() -> Self {
         Self::Unavailable {
             retry_after: DEFAULT_RETRY_AFTER_SECS,
+            cause: Cause::Upstream,
         }
+    }
+
+    /// A 503 of this item, with this wait.
+    pub fn unavailable_for(retry_after: u64) -> Self {
+        Self::Unavailable {
+            retry_after: clamp_retry_after(retry_after),
+            cause: Cause::Upstream,
+        }
+    }
+
+    /// Whether this failure stops a whole reconcile run (the store is down, or the run's share of
+    /// the budget is spent) rather than only the item that met it.
+    pub fn stops_run(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                cause: Cause::Store | Cause::Share,
+                ..
+            }
+        )
     }
 
     /// The `Retry-After` of a 503, if this is one.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::Unavailable { retry_after } => Some(*retry_after),
+            Self::Unavailable { retry_after, .. } => Some(*retry_after),
             Self::NotConfigured(_) | Self::SecretsUnavailable => Some(DEFAULT_RETRY_AFTER_SECS),
             _ => None,
         }
@@ -73,12 +108,13 @@ impl ApiError {
 impl From<UpstreamError> for ApiError {
     fn from(e: UpstreamError) -> Self {
         match e {
-            UpstreamError::Unavailable { retry_after, .. } => Self::Unavailable {
-                retry_after: clamp_retry_after(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS)),
-            },
+            UpstreamError::Unavailable { retry_after, .. } => {
+                Self::unavailable_for(retry_after.unwrap_or(DEFAULT_RETRY_AFTER_SECS))
+            }
             UpstreamError::Misconfigured { .. } => Self::unavailable(),
             UpstreamError::ShareUsed { retry_after } => Self::Unavailable {
                 retry_after: clamp_retry_after(retry_after),
+                cause: Cause::Share,
             },
             // Halo's 401 is turned into Misconfigured by the client; ContraForce's means bad credentials.
             UpstreamError::Unauthorized {
@@ -127,10 +163,11 @@ impl From<Unresolved> for ApiError {
 impl From<StateError> for ApiError {
     fn from(e: StateError) -> Self {
         match e {
-            StateError::Busy { retry_after, .. } => Self::Unavailable {
-                retry_after: clamp_retry_after(retry_after),
+            StateError::Busy { retry_after, .. } => Self::unavailable_for(retry_after),
+            StateError::Unavailable(_) => Self::Unavailable {
+                retry_after: DEFAULT_RETRY_AFTER_SECS,
+                cause: Cause::Store,
             },
-            StateError::Unavailable(_) => Self::unavailable(),
         }
     }
 }
@@ -190,9 +227,9 @@ mod tests {
             reason: String::new(),
         }
         .into();
-        assert_eq!(e, ApiError::Unavailable { retry_after: 7 });
+        assert_eq!(e, ApiError::unavailable_for(7));
         let e: ApiError = UpstreamError::unavailable(System::Halo, "x").into();
-        assert_eq!(e, ApiError::Unavailable { retry_after: 30 });
+        assert_eq!(e, ApiError::unavailable_for(30));
         let e: ApiError = UpstreamError::Unavailable {
             system: System::Halo,
             retry_after: Some(0),
@@ -200,7 +237,7 @@ mod tests {
             reason: String::new(),
         }
         .into();
-        assert_eq!(e, ApiError::Unavailable { retry_after: 1 });
+        assert_eq!(e, ApiError::unavailable_for(1));
         let e: ApiError = UpstreamError::Rejected {
             system: System::Halo,
             status: 400,
@@ -208,7 +245,7 @@ mod tests {
         }
         .into();
         assert_eq!(e.status_code(), StatusCode::BAD_GATEWAY);
-        let r = ApiError::Unavailable { retry_after: 12 }.error_response();
+        let r = ApiError::unavailable_for(12).error_response();
         assert_eq!(r.headers().get("retry-after").unwrap(), "12");
         assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
     }

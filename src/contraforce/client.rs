@@ -11,7 +11,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-use crate::contraforce::comments::{Comment, parse_comments};
+use crate::contraforce::comments::{Comment, parse_comments, sort_oldest_first, total_of};
 use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
 use crate::secrets::Secrets;
@@ -174,6 +174,7 @@ impl ContraForceClient {
             leaf: "comments",
             body: Some(&body),
             idempotency: Idempotency::Unsafe,
+            query: None,
         };
         self.call(incident, &call, deadline).await.map(drop)
     }
@@ -199,29 +200,49 @@ impl ContraForceClient {
             leaf: "status",
             body: Some(&body),
             idempotency: Idempotency::Safe,
+            query: None,
         };
         self.call(incident, &call, deadline).await.map(drop)
     }
 
-    /// An incident's comments, oldest first (CONTRACT §10.2).
+    /// An incident's comments, oldest first (CONTRACT §10.2), page by page: while the answer's
+    /// `meta.total` says there are more, `?page=2`, `3`, … (CONTRACT §13). A page that adds
+    /// nothing new ends the list (an API that ignores `page` answers page 1 again).
     pub async fn list_comments(
         &self,
         incident: IncidentAt<'_>,
         deadline: Deadline,
     ) -> Result<Vec<Comment>, UpstreamError> {
-        let call = Call {
-            method: reqwest::Method::GET,
-            leaf: "comments",
-            body: None,
-            idempotency: Idempotency::Safe,
-        };
-        let answer = self.call(incident, &call, deadline).await?;
-        parse_comments(&answer).ok_or_else(|| {
-            UpstreamError::unavailable_after_send(
-                System::ContraForce,
-                "comments answer is not a list",
-            )
-        })
+        let mut all: Vec<Comment> = Vec::new();
+        for page in 1..=MAX_COMMENT_PAGES {
+            let page_text = page.to_string();
+            let call = Call {
+                method: reqwest::Method::GET,
+                leaf: "comments",
+                body: None,
+                idempotency: Idempotency::Safe,
+                query: (page > 1).then_some(("page", page_text.as_str())),
+            };
+            let answer = self.call(incident, &call, deadline).await?;
+            let comments = parse_comments(&answer).ok_or_else(|| {
+                UpstreamError::unavailable_after_send(
+                    System::ContraForce,
+                    "comments answer is not a list",
+                )
+            })?;
+            let before = all.len();
+            for comment in comments {
+                if !all.iter().any(|c| c.id == comment.id) {
+                    all.push(comment);
+                }
+            }
+            let more = total_of(&answer).is_some_and(|total| (all.len() as u64) < total);
+            if !more || all.len() == before {
+                break;
+            }
+        }
+        sort_oldest_first(&mut all);
+        Ok(all)
     }
 
     /// One call in the configured route shape; in `auto`, a 404 or 405 tries the other shape once
@@ -310,6 +331,9 @@ impl ContraForceClient {
             if let Some(body) = call.body {
                 request = request.json(body);
             }
+            if let Some(pair) = call.query {
+                request = request.query(&[pair]);
+            }
             async move {
                 let response = http::send(System::ContraForce, request, deadline).await?;
                 // A 201 or 204 may have no body at all.
@@ -332,7 +356,12 @@ struct Call<'a> {
     leaf: &'a str,
     body: Option<&'a Value>,
     idempotency: Idempotency,
+    /// One query parameter, when the call has one.
+    query: Option<(&'a str, &'a str)>,
 }
+
+/// Most pages of one incident's comments read in one go.
+const MAX_COMMENT_PAGES: u32 = 100;
 
 #[cfg(test)]
 mod tests {

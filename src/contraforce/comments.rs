@@ -36,7 +36,7 @@ pub fn parse_comments(body: &Value) -> Option<Vec<Comment>> {
         },
         _ => return None,
     };
-    let mut comments: Vec<(Option<i128>, Comment)> = items
+    let mut comments: Vec<Comment> = items
         .iter()
         .filter_map(Value::as_object)
         .filter_map(|o| {
@@ -49,17 +49,29 @@ pub fn parse_comments(body: &Value) -> Option<Vec<Comment>> {
                 created: text(o, "createdTime"),
                 closing: matches!(o.get("isClosingComment"), Some(Value::Bool(true))),
             };
-            let at = comment.created.as_deref().and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .ok()
-                    .map(time::OffsetDateTime::unix_timestamp_nanos)
-            });
-            Some((at, comment))
+            Some(comment)
         })
         .collect();
-    // Stable: comments without a readable time keep their place relative to each other.
-    comments.sort_by_key(|(at, _)| at.unwrap_or(i128::MIN));
-    Some(comments.into_iter().map(|(_, c)| c).collect())
+    sort_oldest_first(&mut comments);
+    Some(comments)
+}
+
+/// Oldest first by `createdTime`; stable, so comments without a readable time keep their place
+/// relative to each other.
+pub fn sort_oldest_first(comments: &mut [Comment]) {
+    comments.sort_by_cached_key(|c| {
+        c.created
+            .as_deref()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(i128::MIN, time::OffsetDateTime::unix_timestamp_nanos)
+    });
+}
+
+/// How many comments the whole list has, when the answer says (`meta.total`).
+pub fn total_of(body: &Value) -> Option<u64> {
+    body.get("meta")?.get("total")?.as_u64()
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ mod verdicts;
 
 const CF_SECRET: &str = "demo-contraforce-signing-secret";
 const HALO_SECRET: &str = "demo-halo-shared-secret";
-/// The demo handler's settings on top of the sandbox's.
-const SETTINGS: [(&str, &str); 4] = [
+/// The demo handler's settings on top of the sandbox's. The demo fires the timer back to back,
+/// so nothing waits out a back-off.
+const SETTINGS: [(&str, &str); 5] = [
     ("CF_WEBHOOK_SECRET", CF_SECRET),
     ("HALO_WEBHOOK_SECRET", HALO_SECRET),
     ("HALO_INVESTIGATION_ACTIONS", "FalsePositive=close"),
     ("HALO_CLOSE_ON_CF_CLOSE", "true"),
+    ("RECONCILE_RETRY_SECONDS", "0"),
 ];
 const INCIDENT: &str = include_str!("../../tests/data/cf-incident-created.json");
 const VERDICT: &str = include_str!("../../tests/data/cf-agent-investigation.json");

@@ -18,6 +18,39 @@ use crate::settings::{HaloConnection, NoteOutcome};
 /// Halo's largest page: it caps `page_size` at 100 whatever is asked.
 pub const PAGE_SIZE: usize = 100;
 
+/// One page of a ticket listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketPage {
+    /// The tickets on it.
+    pub tickets: Vec<Ticket>,
+    /// How many tickets the whole listing has, when Halo says (a wrapped answer).
+    pub record_count: Option<u64>,
+}
+
+/// A ticket Halo created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Created {
+    /// Its id.
+    pub id: u64,
+    /// Its `lastactiondate` in the create answer, in [`halo_time_ticks`]: every action it had
+    /// then is dated at or before it.
+    pub last_action: Option<i64>,
+}
+
+/// A Halo date-time (`2026-04-22T15:20:00.1234567Z`, with or without the `Z`; always UTC) in
+/// 100 ns ticks since the Unix epoch: the precision Halo writes, so two actions a moment apart
+/// never compare equal.
+pub fn halo_time_ticks(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_suffix('Z').unwrap_or(text);
+    let format = time::format_description::parse_borrowed::<3>(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]",
+    )
+    .ok()?;
+    let t = time::PrimitiveDateTime::parse(text, &format).ok()?;
+    i64::try_from(t.assume_utc().unix_timestamp_nanos() / 100).ok()
+}
+
 /// One client per process: one token cache, one call budget and one connection pool for all
 /// functions. A reconcile run uses a copy on a lane ([`HaloClient::on_lane`]).
 #[derive(Clone)]
@@ -96,7 +129,11 @@ impl HaloClient {
         {
             lane.try_reserve_now(n)?;
         }
-        let permit = self.budget.reserve_as(n, deadline, priority).await?;
+        let permit = self
+            .budget
+            .reserve_as(n, deadline, priority)
+            .await
+            .map_err(|e| self.on_lane_exhausted(e))?;
         if let Some(lane) = &self.lane {
             // One run at a time uses the lane, so the room seen above is still there.
             lane.try_reserve_now(n)?;
@@ -117,7 +154,22 @@ impl HaloClient {
         if let Some(lane) = &self.lane {
             lane.try_reserve_now(1)?;
         }
-        self.budget.reserve(1, deadline).await.map(drop)
+        self.budget
+            .reserve(1, deadline)
+            .await
+            .map(drop)
+            .map_err(|e| self.on_lane_exhausted(e))
+    }
+
+    /// On a run's lane, Halo's whole budget being spent ends the run like its own share being
+    /// spent: every next item would meet the same wait (CONTRACT §13).
+    fn on_lane_exhausted(&self, e: UpstreamError) -> UpstreamError {
+        match (&self.lane, e) {
+            (Some(_), UpstreamError::Unavailable { retry_after, .. }) => UpstreamError::ShareUsed {
+                retry_after: retry_after.unwrap_or(crate::http::DEFAULT_RETRY_AFTER_SECS),
+            },
+            (_, e) => e,
+        }
     }
 
     /// Sends an authorised call with the retry policy; every attempt spends budget, and a 401
@@ -192,13 +244,14 @@ impl HaloClient {
         .await
     }
 
-    /// Creates one ticket and returns its id.
+    /// Creates one ticket; its id, and its `lastactiondate` when Halo's answer shows it (the
+    /// newest action the ticket had at creation, on Halo's own clock).
     pub async fn create_ticket(
         &self,
         ticket: &Value,
         permit: Option<&Permit>,
         deadline: Deadline,
-    ) -> Result<u64, UpstreamError> {
+    ) -> Result<Created, UpstreamError> {
         let body = json!([ticket]);
         let answer = self
             .call(
@@ -210,7 +263,8 @@ impl HaloClient {
                 deadline,
             )
             .await?;
-        first_record(&answer)
+        let record = first_record(&answer);
+        let id = record
             .and_then(|o| o.get("id"))
             .and_then(flex_id)
             .filter(|id| *id > 0)
@@ -219,7 +273,12 @@ impl HaloClient {
                     System::Halo,
                     "create answer has no ticket id",
                 )
-            })
+            })?;
+        let last_action = record
+            .and_then(|o| o.get("lastactiondate"))
+            .and_then(Value::as_str)
+            .and_then(halo_time_ticks);
+        Ok(Created { id, last_action })
     }
 
     /// Adds a private note to a ticket.
@@ -287,19 +346,23 @@ impl HaloClient {
         .map(drop)
     }
 
-    /// One page (1-based, up to [`PAGE_SIZE`] tickets) of the tickets updated since `from`
-    /// (UTC, `YYYY-MM-DDTHH:MM:SS`): the reconcile sweep (CONTRACT §9.2 step 3).
+    /// One page (1-based, up to [`PAGE_SIZE`] tickets, in id order) of the tickets updated since
+    /// `from` (UTC, `YYYY-MM-DDTHH:MM:SS`), closed ones too, with Halo's `record_count`: the
+    /// reconcile sweep (CONTRACT §9.2 step 3, §13). In id order a ticket keeps its place while
+    /// it is updated, so one that changes during the sweep is not skipped.
     pub async fn tickets_updated_since(
         &self,
         from: &str,
         page_no: u32,
         deadline: Deadline,
-    ) -> Result<Vec<Ticket>, UpstreamError> {
+    ) -> Result<TicketPage, UpstreamError> {
         let page = page_no.to_string();
         let size = PAGE_SIZE.to_string();
         let query = [
             ("lastupdatefromdate", from),
             ("includeclosed", "true"),
+            ("order", "id"),
+            ("orderdesc", "false"),
             ("pageinate", "true"),
             ("page_size", size.as_str()),
             ("page_no", page.as_str()),
@@ -314,7 +377,10 @@ impl HaloClient {
                 deadline,
             )
             .await?;
-        tickets_of(&body)
+        Ok(TicketPage {
+            tickets: tickets_of(&body)?,
+            record_count: body.get("record_count").and_then(flex_id),
+        })
     }
 
     /// Reads one ticket.

@@ -133,6 +133,8 @@ pub struct Action {
     pub note: Option<String>,
     /// HTML text.
     pub note_html: Option<String>,
+    /// `datetime`, in `halo_time_ticks`.
+    pub datetime: Option<i64>,
 }
 
 impl Action {
@@ -149,6 +151,10 @@ impl Action {
             who: text(o.get("who")).filter(|s| !s.trim().is_empty()),
             note: text(o.get("note")),
             note_html: text(o.get("note_html")),
+            datetime: o
+                .get("datetime")
+                .and_then(Value::as_str)
+                .and_then(crate::halo::client::halo_time_ticks),
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::contraforce::webhook::{self, Envelope, EnvelopeError, SignatureError}
 use crate::error::ApiError;
 use crate::http::Deadline;
 use crate::secrets::Needs;
-use crate::state::work::{ParkedEvent, now_ms};
+use crate::state::work::{Attempts, ParkedEvent, now_ms};
 use crate::sync::cf_to_halo::{CfOutcome, CfToHalo};
 
 /// CfToHalo to the shared preamble; it needs its signing secret(s) and Halo's client secret.
@@ -88,28 +88,27 @@ async fn handle(call: Invocation<CfToHalo>) -> Result<HttpResponse, ApiError> {
         single_header(&call.req, "x-cf-test").is_some_and(|v| v.eq_ignore_ascii_case(b"true"));
 
     let deadline = Deadline::after(call.app.request_deadline);
-    let work = async {
-        // A replayed signature stands for the event that first carried it (CONTRACT §8.2).
-        let event_id = call.function.event_for(event_id, Some(&mac)).await?;
-        let outcome = call
-            .function
-            .handle(&event_id, &envelope, header_is_test, deadline)
-            .await;
-        let parked = || ParkedEvent {
-            event_id: event_id.clone(),
-            body: String::from_utf8_lossy(&call.body).into_owned(),
-            schema: schema.map(str::to_string),
-            header_test: header_is_test,
-            severity,
-            reference,
-            parked_at_ms: now_ms(),
-        };
-        call.function.settle(&event_id, &outcome, parked).await;
-        outcome
-    };
+    // A replayed signature stands for the event that first carried it (CONTRACT §8.2).
+    let event_id = call.function.event_for(event_id, Some(&mac)).await?;
+    let work = call
+        .function
+        .handle(&event_id, &envelope, header_is_test, deadline);
     let outcome = tokio::time::timeout_at(deadline.instant() + BACKSTOP, work)
         .await
-        .map_err(|_| ApiError::unavailable())??;
+        .unwrap_or_else(|_| Err(ApiError::unavailable()));
+    // After the backstop, never under it: a 503 always leaves its event parked (CONTRACT §13).
+    let parked = || ParkedEvent {
+        event_id: event_id.clone(),
+        body: String::from_utf8_lossy(&call.body).into_owned(),
+        schema: schema.map(str::to_string),
+        header_test: header_is_test,
+        severity,
+        reference,
+        parked_at_ms: now_ms(),
+        tries: Attempts::default(),
+    };
+    call.function.settle(&event_id, &outcome, parked).await;
+    let outcome = outcome?;
 
     let body = match outcome {
         CfOutcome::Test { ticket } => json!({"status": "test", "ticket": ticket}),

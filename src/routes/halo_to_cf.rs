@@ -83,7 +83,10 @@ async fn handle(call: Invocation<HaloToCf>) -> Result<HttpResponse, ApiError> {
         call.function.handle(&delivery, deadline),
     )
     .await
-    .map_err(|_| ApiError::unavailable())??;
+    .unwrap_or_else(|_| Err(ApiError::unavailable()));
+    // After the backstop, never under it: a 503 always leaves its ticket pending (CONTRACT §13).
+    call.function.settle(&delivery, &outcome).await;
+    let outcome = outcome?;
     let body = match outcome {
         HaloOutcome::Ignored(reason) => json!({"status": "ignored", "reason": reason}),
         HaloOutcome::Duplicate => json!({"status": "duplicate"}),

@@ -13,8 +13,8 @@ pub use contraforce::{
     RouteStyles, SignedEvent, SigningFormat, StoredComment,
 };
 pub use halo::{
-    FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape, RateLimit,
-    RecordedRequest, WebhookAuth, WebhookResult,
+    BetweenPages, CreateFate, FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle,
+    ListShape, RateLimit, RecordedRequest, WebhookAuth, WebhookResult,
 };
 
 /// Both fakes, started together on free loopback ports; clones share the same servers.

@@ -40,6 +40,9 @@ pub struct CfToHaloSettings {
     pub note_outcome: NoteOutcome,
     /// What an agent investigation does to its ticket (CONTRACT §10.1).
     pub investigation: InvestigationSettings,
+    /// `HALO_CREATE_GRACE_SECONDS`: how long a create whose outcome is unknown keeps its
+    /// reference in doubt (CONTRACT §13).
+    pub create_grace: std::time::Duration,
 }
 
 /// What `HALO_INVESTIGATION_ACTIONS` does for one classification.
@@ -200,6 +203,13 @@ pub(super) fn parse(
     );
     let external_ref_field_id = src.u64("HALO_EXTERNAL_REF_FIELD_ID")?;
     let investigation = parse_investigation(src)?;
+    let create_grace = src.u64_or("HALO_CREATE_GRACE_SECONDS", 90)?;
+    if create_grace > 3600 {
+        return Err(SettingsError::new(
+            "HALO_CREATE_GRACE_SECONDS",
+            "must be 0–3600",
+        ));
+    }
 
     let mut missing = Vec::new();
     if !src.secret_available("CF_WEBHOOK_SECRET") {
@@ -236,5 +246,6 @@ pub(super) fn parse(
         },
         note_outcome,
         investigation,
+        create_grace: std::time::Duration::from_secs(create_grace),
     }))
 }

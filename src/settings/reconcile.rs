@@ -46,6 +46,11 @@ pub struct ReconcileSettings {
     pub close_on_cf_close: bool,
     /// `HALO_PRIVATE_NOTE_OUTCOME`: the outcome of the notes copied to Halo.
     pub note_outcome: NoteOutcome,
+    /// `RECONCILE_WATCH_DAYS`: a ticket closed on both sides and idle this long is not watched.
+    pub watch_days: Duration,
+    /// `RECONCILE_RETRY_SECONDS`: the base of every back-off (a failed item waits base ×
+    /// 2^(attempts − 1), an idle watched ticket base × 2^(idle checks), each at most 360 × base).
+    pub retry_base: Duration,
 }
 
 /// An NCRONTAB expression with seconds (six fields), or a `hh:mm:ss` interval.
@@ -114,6 +119,8 @@ pub(super) fn parse(src: &mut Source) -> Result<ReconcileSettings, SettingsError
     };
     let lookback = bounded(src, "RECONCILE_LOOKBACK_MINUTES", 60, 1..=10_080)?;
     let max_tickets = bounded(src, "RECONCILE_MAX_TICKETS", 200, 0..=10_000)?;
+    let watch_days = bounded(src, "RECONCILE_WATCH_DAYS", 30, 1..=3650)?;
+    let retry_base = bounded(src, "RECONCILE_RETRY_SECONDS", 60, 0..=3600)?;
     let comments_to_halo = src.choice("CF_COMMENTS_TO_HALO", &NoteMode::CHOICES)?;
     let close_on_cf_close = src.choice(
         "HALO_CLOSE_ON_CF_CLOSE",
@@ -132,6 +139,8 @@ pub(super) fn parse(src: &mut Source) -> Result<ReconcileSettings, SettingsError
         max_tickets: max_tickets as usize,
         comments_to_halo,
         close_on_cf_close,
+        watch_days: Duration::from_secs(watch_days * 86_400),
+        retry_base: Duration::from_secs(retry_base),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The `memory` state store: one process, lost on restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ struct Data {
     tickets: HashMap<u64, TicketSync>,
     /// Records as compact JSON text: a Value tree per watched ticket would cost ten times more.
     records: HashMap<RecordKey, Box<str>>,
+    /// Ordered indexes (`index_put`).
+    indexes: HashMap<String, BTreeSet<String>>,
 }
 
 /// A MAC as bytes when it is 64 hex digits (always, from the handler), else as given.
@@ -176,15 +178,20 @@ impl StateStore for MemoryStore {
         reference: &str,
         ticket_id: u64,
         account_id: Option<&str>,
-    ) -> Result<(), StateError> {
+    ) -> Result<u64, StateError> {
         let mut data = self.data();
-        data.ref_to_ticket.insert(reference.to_string(), ticket_id);
-        let link = Link {
-            reference: reference.to_string(),
-            account_id: account_id.map(str::to_string),
-        };
-        data.ticket_to_ref.insert(ticket_id, link);
-        Ok(())
+        let owner = *data
+            .ref_to_ticket
+            .entry(reference.to_string())
+            .or_insert(ticket_id);
+        if owner == ticket_id {
+            let link = Link {
+                reference: reference.to_string(),
+                account_id: account_id.map(str::to_string),
+            };
+            data.ticket_to_ref.insert(ticket_id, link);
+        }
+        Ok(owner)
     }
 
     async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
@@ -302,6 +309,40 @@ impl StateStore for MemoryStore {
         }
         data.records.remove(&id);
         Ok(true)
+    }
+
+    async fn index_put(&self, index: &str, key: &str) -> Result<(), StateError> {
+        self.data()
+            .indexes
+            .entry(index.to_string())
+            .or_default()
+            .insert(key.to_string());
+        Ok(())
+    }
+
+    async fn index_delete(&self, index: &str, key: &str) -> Result<(), StateError> {
+        if let Some(keys) = self.data().indexes.get_mut(index) {
+            keys.remove(key);
+        }
+        Ok(())
+    }
+
+    async fn index_range(
+        &self,
+        index: &str,
+        upto: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError> {
+        Ok(self
+            .data()
+            .indexes
+            .get(index)
+            .into_iter()
+            .flatten()
+            .take_while(|k| k.as_str() <= upto)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn claim(

@@ -45,6 +45,17 @@ pub struct TicketSync {
     pub watermark: u64,
     /// The ticket's current closing has been mirrored.
     pub close_mirrored: bool,
+    /// The bridge asked Halo to close the ticket and has not seen that confirmed: whatever
+    /// happens next (the process dies, the call times out), the close Halo then reports is ours
+    /// and is never echoed, and a retry of the same close is still made (CONTRACT §13).
+    pub closing: bool,
+    /// The action whose ContraForce comment post failed ambiguously (it may have been posted):
+    /// the next attempt lists the incident's comments before posting it again.
+    pub doubt: Option<u64>,
+    /// For a ticket the bridge created: its newest action's date in Halo's create answer (100 ns
+    /// ticks since the epoch). The first listing of its actions raises the watermark to the highest action dated at
+    /// or before it, the highest action id the ticket had at creation, then clears it.
+    pub created_at: Option<i64>,
 }
 
 /// Held while one request works on one key. `release` frees it before the answer goes out;
@@ -91,13 +102,15 @@ pub trait StateStore: Send + Sync {
     async fn ticket_for_reference(&self, reference: &str) -> Result<Option<u64>, StateError>;
     /// The reference (and account) linked to a ticket.
     async fn link_for_ticket(&self, ticket_id: u64) -> Result<Option<Link>, StateError>;
-    /// Links reference and ticket both ways, with the incident's account.
+    /// Links reference and ticket both ways, with the incident's account, unless the reference
+    /// is already another ticket's (create-if-absent: a reference stays with the ticket first
+    /// linked to it). Returns the ticket the reference is linked to afterwards.
     async fn link(
         &self,
         reference: &str,
         ticket_id: u64,
         account_id: Option<&str>,
-    ) -> Result<(), StateError>;
+    ) -> Result<u64, StateError>;
     /// Drops the reference's link to this ticket (Halo no longer has it).
     async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError>;
     /// A ticket's sync progress (default when never seen).
@@ -141,4 +154,16 @@ pub trait StateStore: Send + Sync {
         key: &str,
         seen: &Value,
     ) -> Result<bool, StateError>;
+    /// Adds `key` (letters, digits, `-`, `_`, `.`) to the ordered index `index`.
+    async fn index_put(&self, index: &str, key: &str) -> Result<(), StateError>;
+    /// Removes `key` from `index` (absent is fine).
+    async fn index_delete(&self, index: &str, key: &str) -> Result<(), StateError>;
+    /// The keys of `index` up to and including `upto`, in byte order, at most `limit`: what is
+    /// due, read without touching what is not (CONTRACT §13).
+    async fn index_range(
+        &self,
+        index: &str,
+        upto: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError>;
 }

@@ -14,6 +14,7 @@ use crate::state::work::Work;
 use crate::state::{StateStore, TicketSync};
 use crate::sync::html_text::html_to_text;
 use crate::sync::mapping::is_bridge_note;
+use crate::sync::notes::ambiguous;
 
 /// What a delivery came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +117,8 @@ impl HaloToCf {
         &self.settings
     }
 
-    /// Handles one authenticated delivery (or a reconcile run's look at a ticket). A 503 marks
-    /// the ticket pending, so the next reconcile run finishes it (CONTRACT §9.2 step 2).
+    /// Handles one authenticated delivery (or a reconcile run's look at a ticket); the caller
+    /// settles the result ([`HaloToCf::settle`]).
     pub async fn handle(
         &self,
         delivery: &Delivery,
@@ -126,13 +127,17 @@ impl HaloToCf {
         let Some(ticket_id) = delivery.ticket_id else {
             return Ok(HaloOutcome::Ignored("no ticket id in payload"));
         };
-        let result = self.handle_ticket(ticket_id, delivery, deadline).await;
-        if let Err(ApiError::Unavailable { .. }) = &result
+        self.handle_ticket(ticket_id, delivery, deadline).await
+    }
+
+    /// After a delivery: a 503 marks its ticket pending, so a reconcile run finishes it (CONTRACT
+    /// §9.2 step 2). A failure to record that is logged: the answer stands.
+    pub async fn settle(&self, delivery: &Delivery, result: &Result<HaloOutcome, ApiError>) {
+        if let (Some(ticket_id), Err(ApiError::Unavailable { .. })) = (delivery.ticket_id, result)
             && let Err(e) = self.work().mark_pending(ticket_id).await
         {
             tracing::error!(ticket_id, error = %e, "could not mark the ticket pending");
         }
-        result
     }
 
     async fn handle_ticket(
@@ -305,13 +310,27 @@ impl HaloToCf {
     ) -> Result<usize, ApiError> {
         let mut forwarded = 0;
         let mut written = sync.watermark;
+        // A ticket the bridge created: every action dated at or before the newest one Halo showed
+        // in its create answer was there at creation (an automation's), not for ContraForce.
+        if let Some(created) = sync.created_at.take() {
+            let at_creation = actions
+                .iter()
+                .filter(|a| a.datetime.is_some_and(|at| at <= created))
+                .map(|a| a.id)
+                .max()
+                .unwrap_or(0);
+            sync.watermark = sync.watermark.max(at_creation);
+            written = u64::MAX; // the cleared mark must be stored
+        }
         let start = sync.watermark;
         let mut already: Option<Vec<String>> = None;
         for action in actions.iter().filter(|a| a.id > start) {
             if let Some(text) = self.forwardable_text(action) {
                 let who = action.who.as_deref().unwrap_or("Halo");
                 let content = format!("[Halo ticket #{ticket_id} note by {who}]\n\n{text}");
-                if start == 0 {
+                // No watermark yet (linked by its reference, or the store was lost), or this
+                // very post failed ambiguously before: list what ContraForce has first.
+                if start == 0 || sync.doubt == Some(action.id) {
                     if already.is_none() {
                         let comments = self.cf.list_comments(incident.at(), deadline).await?;
                         already = Some(comments.into_iter().map(|c| c.text).collect());
@@ -323,6 +342,7 @@ impl HaloToCf {
                             "note already in contraforce"
                         );
                         sync.watermark = action.id;
+                        sync.doubt = None;
                         continue;
                     }
                 }
@@ -331,14 +351,19 @@ impl HaloToCf {
                     .post_comment(incident.at(), &content, deadline)
                     .await
                 {
+                    let in_doubt = ambiguous(&e);
+                    if in_doubt {
+                        sync.doubt = Some(action.id);
+                    }
                     // Posted notes are already stored; keep the skips before this one too.
-                    if sync.watermark != written {
+                    if sync.watermark != written || in_doubt {
                         self.store.set_ticket_sync(ticket_id, *sync).await?;
                     }
                     tracing::warn!(ticket_id, action_id = action.id, error = %e, "comment not posted");
                     return Err(e.into());
                 }
                 forwarded += 1;
+                sync.doubt = None;
                 sync.watermark = action.id;
                 self.store.set_ticket_sync(ticket_id, *sync).await?;
                 written = sync.watermark;
@@ -371,10 +396,20 @@ impl HaloToCf {
                 .status_id
                 .is_some_and(|s| self.settings.closed_status_ids.contains(&s));
         if !closed {
+            // Re-opened: its next close is mirrored again, and its ContraForce comments are read
+            // again. A close the bridge asked for and has not seen yet stays expected.
             if sync.close_mirrored {
                 sync.close_mirrored = false;
                 self.store.set_ticket_sync(ticket.id, *sync).await?;
+                self.work().rearm_watch(ticket.id).await?;
             }
+            return Ok(false);
+        }
+        if sync.closing {
+            // The close the bridge made from the ContraForce side: mirrored, never echoed.
+            sync.closing = false;
+            sync.close_mirrored = true;
+            self.store.set_ticket_sync(ticket.id, *sync).await?;
             return Ok(false);
         }
         if sync.close_mirrored {

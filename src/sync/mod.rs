@@ -4,4 +4,5 @@ pub mod close;
 pub mod halo_to_cf;
 pub mod html_text;
 pub mod mapping;
+pub mod notes;
 pub mod reconcile;

@@ -88,10 +88,11 @@ pub async fn status(as_json: bool) -> ExitCode {
             work.parked().await?,
             work.failed().await?,
             work.pending().await?,
+            work.failed_tickets().await?,
             work.status().await?,
         ))
     };
-    let (parked, failed, pending, run) = match read.await {
+    let (parked, failed, pending, failed_tickets, run) = match read.await {
         Ok(all) => all,
         Err(e) => return fail(COMMAND, 1, e),
     };
@@ -111,6 +112,9 @@ pub async fn status(as_json: bool) -> ExitCode {
                     "severity": e.severity,
                     "incident": e.reference,
                     "parkedAt": rfc3339(e.parked_at_ms),
+                    "attempts": e.tries.attempts,
+                    "lastError": e.tries.last_error,
+                    "nextAttemptAt": (e.tries.next_attempt_ms > 0).then(|| rfc3339(e.tries.next_attempt_ms)),
                 })).collect::<Vec<_>>(),
             },
             "failed": failed.iter().map(|f| json!({
@@ -119,7 +123,18 @@ pub async fn status(as_json: bool) -> ExitCode {
                 "message": f.message,
                 "failedAt": rfc3339(f.failed_at_ms),
             })).collect::<Vec<_>>(),
-            "pending": pending.iter().map(|p| p.ticket_id).collect::<Vec<_>>(),
+            "pending": pending.iter().map(|p| json!({
+                "ticketId": p.ticket_id,
+                "markedAt": rfc3339(p.marked_at_ms),
+                "attempts": p.tries.attempts,
+                "lastError": p.tries.last_error,
+            })).collect::<Vec<_>>(),
+            "failedTickets": failed_tickets.iter().map(|t| json!({
+                "ticketId": t.ticket_id,
+                "message": t.message,
+                "attempts": t.attempts,
+                "failedAt": rfc3339(t.failed_at_ms),
+            })).collect::<Vec<_>>(),
             "lastRun": last_run_json(&run),
             "sweepMark": run.sweep_mark.map(|s| rfc3339(s as u64 * 1000)),
         });
@@ -156,9 +171,23 @@ pub async fn status(as_json: bool) -> ExitCode {
                 ]
             })
             .collect();
-        print!("{}", table(&["event", "incident", "Halo's message"], &rows));
+        print!("{}", table(&["event", "incident", "message"], &rows));
     }
-    let tickets: Vec<String> = pending.iter().map(|p| p.ticket_id.to_string()).collect();
+    let deferred = parked.iter().filter(|e| e.tries.attempts > 0).count();
+    if deferred > 0 {
+        println!("  of the parked events, {deferred} failed before and wait out a back-off");
+    }
+    let tickets: Vec<String> = pending
+        .iter()
+        .map(|p| match p.tries.attempts {
+            0 => p.ticket_id.to_string(),
+            n => format!(
+                "{} ({n} attempts: {})",
+                p.ticket_id,
+                p.tries.last_error.as_deref().unwrap_or("")
+            ),
+        })
+        .collect();
     match tickets.is_empty() {
         true => println!("Pending tickets: none"),
         false => println!(
@@ -166,6 +195,23 @@ pub async fn status(as_json: bool) -> ExitCode {
             tickets.len(),
             tickets.join(", ")
         ),
+    }
+    if !failed_tickets.is_empty() {
+        println!(
+            "Failed tickets: {} (replay with: cf-halo-bridge replay ticket:ID)",
+            failed_tickets.len()
+        );
+        let rows: Vec<Vec<String>> = failed_tickets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.ticket_id.to_string(),
+                    t.attempts.to_string(),
+                    t.message.clone(),
+                ]
+            })
+            .collect();
+        print!("{}", table(&["ticket", "attempts", "last error"], &rows));
     }
     match &run.last_run {
         None => println!("Last run: none yet"),
@@ -191,8 +237,9 @@ fn last_run_json(run: &RunStatus) -> Value {
     }
 }
 
-/// `replay EVENT_ID|--all [--now]`: failed events back to the parked queue (then a run, with
-/// `--now`). Exit 1 when a named event is not on the failed list.
+/// `replay EVENT_ID|ticket:ID|--all [--now]`: failed events back to the parked queue and failed
+/// tickets back to pending, with fresh attempts (then a run, with `--now`). Exit 1 when a named
+/// item is not on a failed list.
 pub async fn replay(event_id: Option<String>, all: bool, now: bool) -> ExitCode {
     const COMMAND: &str = "replay";
     let state = match state(COMMAND).await {
@@ -202,21 +249,49 @@ pub async fn replay(event_id: Option<String>, all: bool, now: bool) -> ExitCode 
     let work = work(&state);
     let ids: Vec<String> = match (event_id, all) {
         (Some(id), false) => vec![id],
-        (None, true) => match work.failed().await {
-            Ok(failed) => failed.into_iter().map(|f| f.event.event_id).collect(),
-            Err(e) => return fail(COMMAND, 1, e),
-        },
-        _ => return fail(COMMAND, EXIT_USAGE, "name one EVENT_ID or --all"),
+        (None, true) => {
+            let listed = async {
+                let mut ids: Vec<String> = work
+                    .failed()
+                    .await?
+                    .into_iter()
+                    .map(|f| f.event.event_id)
+                    .collect();
+                ids.extend(
+                    work.failed_tickets()
+                        .await?
+                        .into_iter()
+                        .map(|t| format!("ticket:{}", t.ticket_id)),
+                );
+                Ok::<_, crate::state::StateError>(ids)
+            };
+            match listed.await {
+                Ok(ids) => ids,
+                Err(e) => return fail(COMMAND, 1, e),
+            }
+        }
+        _ => {
+            return fail(
+                COMMAND,
+                EXIT_USAGE,
+                "name one EVENT_ID or ticket:ID, or --all",
+            );
+        }
     };
     for id in &ids {
-        match work.replay(id).await {
-            Ok(true) => println!("{id}: parked again for the next reconcile run"),
-            Ok(false) => return fail(COMMAND, 1, format!("{id} is not on the failed list")),
+        let replayed = match id.strip_prefix("ticket:").map(str::parse::<u64>) {
+            Some(Ok(ticket)) => work.replay_ticket(ticket).await,
+            Some(Err(_)) => return fail(COMMAND, EXIT_USAGE, format!("{id}: not a ticket id")),
+            None => work.replay(id).await,
+        };
+        match replayed {
+            Ok(true) => println!("{id}: queued again for the next reconcile run"),
+            Ok(false) => return fail(COMMAND, 1, format!("{id} is not on a failed list")),
             Err(e) => return fail(COMMAND, 1, e),
         }
     }
     if ids.is_empty() {
-        println!("No failed events.");
+        println!("Nothing has failed.");
     }
     if now {
         return run_once(COMMAND, &state).await;

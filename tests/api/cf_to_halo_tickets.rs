@@ -255,11 +255,28 @@ async fn a_lookup_that_keeps_failing_is_503_and_the_redelivery_finds_the_ticket(
 }
 
 #[tokio::test]
-async fn a_create_answered_with_a_5xx_is_followed_by_a_lookup_not_a_blind_retry() {
-    let app = spawn_app().await;
+async fn a_create_answered_with_a_5xx_leaves_the_incident_in_doubt_then_looks_up_before_creating() {
+    let app = spawn_app_with(|env| {
+        env.insert("HALO_CREATE_GRACE_SECONDS".into(), "2".into());
+    })
+    .await;
     app.sandbox
         .halo
         .push_fault(Fault::on("POST", "/api/Tickets", 500, "oops"));
+    let r = app.post_cf("evt-20", &incident(20)).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "2", "the grace left");
+    // Within the grace, a lookup that finds nothing does not create.
+    let r = app.post_cf("evt-20", &incident(20)).await;
+    assert_eq!(r.status(), 503);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert!(app.sandbox.halo.tickets().is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, json) = answer(app.post_cf("evt-20", &incident(20)).await).await;
     assert_eq!((status, json["status"].as_str()), (200, Some("created")));
     assert_eq!(app.sandbox.halo.tickets().len(), 1);
@@ -271,7 +288,10 @@ async fn a_create_answered_with_a_5xx_is_followed_by_a_lookup_not_a_blind_retry(
         .filter(|r| r.path.starts_with("/api/"))
         .map(|r| format!("{} {}", r.method, r.status))
         .collect();
-    assert_eq!(calls, ["GET 200", "POST 500", "GET 200", "POST 200"]);
+    assert_eq!(
+        calls,
+        ["GET 200", "POST 500", "GET 200", "GET 200", "POST 200"]
+    );
 }
 
 #[tokio::test]

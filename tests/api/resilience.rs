@@ -65,11 +65,20 @@ async fn a_connection_reset_on_a_read_is_retried() {
 }
 
 #[tokio::test]
-async fn a_connection_reset_on_a_create_is_checked_by_lookup_before_creating_again() {
-    let app = spawn_app().await;
+async fn a_connection_reset_on_a_create_waits_out_the_grace_then_looks_up_before_creating_again() {
+    let app = spawn_app_with(|env| {
+        env.insert("HALO_CREATE_GRACE_SECONDS".into(), "1".into());
+    })
+    .await;
     app.sandbox
         .halo
         .push_fault(Fault::reset_on("POST", "/api/Tickets"));
+    let (code, _) = answer(app.post_cf("evt-4", &incident(4)).await).await;
+    assert_eq!(
+        code, 503,
+        "the create may have happened: never created blindly again"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (code, body) = answer(app.post_cf("evt-4", &incident(4)).await).await;
     assert_eq!((code, body["status"].as_str()), (200, Some("created")));
     assert_eq!(app.sandbox.halo.tickets().len(), 1);

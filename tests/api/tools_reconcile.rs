@@ -52,7 +52,8 @@ async fn status_lists_parked_failed_and_pending_work_and_the_last_run() {
     assert_eq!(status["failed"][0]["eventId"], "evt-failed");
     assert_eq!(status["failed"][0]["incident"], "cf|sentinel|incident-3");
     assert_eq!(status["failed"][0]["message"], "Category is mandatory");
-    assert_eq!(status["pending"], serde_json::json!([ticket]));
+    assert_eq!(status["pending"][0]["ticketId"], ticket);
+    assert_eq!(status["pending"][0]["attempts"], 0);
     assert_eq!(status["lastRun"], Value::Null);
 
     let summary = app.reconcile().await;
@@ -71,7 +72,7 @@ async fn status_lists_parked_failed_and_pending_work_and_the_last_run() {
     // replay + --now: the failed event goes back and a run from the command line finishes it.
     let out = run(&["replay", "evt-unknown"], &env).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("evt-unknown is not on the failed list"));
+    assert!(stderr(&out).contains("evt-unknown is not on a failed list"));
     let out = run(&["replay", "evt-failed", "--now"], &env).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let summary: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();

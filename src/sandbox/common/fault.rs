@@ -29,6 +29,9 @@ pub struct Fault {
     /// actix drops the connection before a complete response goes out. `status`, `retry_after`
     /// and `body` are ignored. The request is logged with status 0.
     pub reset: bool,
+    /// Answer every matching request this way, not only the next (a resource that fails for
+    /// good: a deleted incident, a removed role).
+    pub forever: bool,
 }
 
 impl Fault {
@@ -41,6 +44,7 @@ impl Fault {
             retry_after: None,
             body: body.into(),
             reset: false,
+            forever: false,
         }
     }
 
@@ -59,6 +63,12 @@ impl Fault {
             reset: true,
             ..Fault::on(method, path_prefix, 200, "")
         }
+    }
+
+    /// The same fault for every matching request from now on.
+    pub fn forever(mut self) -> Fault {
+        self.forever = true;
+        self
     }
 
     /// The same fault with a `Retry-After` header.
@@ -104,7 +114,7 @@ pub(super) struct ResetMarker;
 
 /// A response that makes the client see a broken connection: the body stream fails at once, and
 /// actix aborts the connection (no chunk, no terminating zero-length chunk, so no valid response).
-fn reset_response() -> HttpResponse {
+pub(crate) fn reset_response() -> HttpResponse {
     let chunks = futures_util::stream::iter([Err::<Bytes, io::Error>(io::Error::new(
         io::ErrorKind::ConnectionReset,
         "sandbox fault: connection reset",

@@ -79,6 +79,9 @@ impl Gate {
             return Some(json(503, down_body));
         }
         let index = state.faults.iter().position(|f| f.matches(method, path))?;
+        if state.faults[index].forever {
+            return Some(state.faults[index].response());
+        }
         state.faults.remove(index).map(|fault| fault.response())
     }
 

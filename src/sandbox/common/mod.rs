@@ -17,6 +17,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use serde_json::Value;
 
 pub use fault::Fault;
+pub(crate) use fault::reset_response;
 pub(crate) use gate::Gate;
 pub use gate::RecordedRequest;
 pub use rate_limit::RateLimit;

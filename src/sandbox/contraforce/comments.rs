@@ -155,14 +155,23 @@ pub(super) fn render(comment: &StoredComment, key: CommentTextKey) -> Value {
     value
 }
 
-/// The answer to `GET …/comments`, oldest first.
+/// The answer to `GET …/comments`, oldest first; with `(size, page)`, one page of a `data`+`meta`
+/// list.
 pub(super) fn list(
     comments: &[StoredComment],
     shape: CommentListShape,
     key: CommentTextKey,
+    paged: Option<(usize, usize)>,
 ) -> Value {
-    let items: Vec<Value> = comments.iter().map(|c| render(c, key)).collect();
-    let total = items.len();
+    let total = comments.len();
+    let shown: &[StoredComment] = match (paged, shape) {
+        (Some((size, page)), CommentListShape::DataWithMeta) => {
+            let start = size.saturating_mul(page.max(1) - 1).min(total);
+            &comments[start..(start + size).min(total)]
+        }
+        _ => comments,
+    };
+    let items: Vec<Value> = shown.iter().map(|c| render(c, key)).collect();
     match shape {
         CommentListShape::DataWithMeta => json!({ "data": items, "meta": { "total": total } }),
         CommentListShape::Data => json!({ "data": items }),

@@ -134,15 +134,18 @@ impl CfService {
     }
 
     /// `GET …/comments`: the incident's comments, oldest first, in the configured shape.
-    pub(super) fn list_comments(&self, at: &IncidentPath) -> HttpResponse {
-        let (shape, key) = {
+    pub(super) fn list_comments(&self, at: &IncidentPath, page: usize) -> HttpResponse {
+        let (shape, key, size) = {
             let settings = self.settings();
-            (settings.list_shape, settings.text_key)
+            (settings.list_shape, settings.text_key, settings.page_size)
         };
         let stored = self
             .records()
             .incident_comments(&at.workspace_id, &at.incident_id);
-        json(200, comments::list(&stored, shape, key))
+        json(
+            200,
+            comments::list(&stored, shape, key, size.map(|s| (s, page))),
+        )
     }
 
     /// `PUT …/status`: needs a non-empty `status`; `Closed` also adds a closing comment.

@@ -189,6 +189,12 @@ impl FakeContraForce {
         self.service().settings().text_key = key;
     }
 
+    /// Pages comment lists (`{"data":[…],"meta":{"total":n}}` only): at most `size` comments a
+    /// page, the page chosen by `?page=N` (from 1). `None`: every comment in one answer.
+    pub fn set_comment_page_size(&self, size: Option<usize>) {
+        self.service().settings().page_size = size;
+    }
+
     /// Adds an analyst's comment to an incident and returns its id.
     pub fn add_comment(&self, ws: &str, incident_id: &str, author: &str, message: &str) -> String {
         let draft = comments::Draft::analyst(author, message);

@@ -3,7 +3,7 @@
 //! `/_sandbox` control endpoints.
 
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use percent_encoding::percent_decode_str;
@@ -100,7 +100,15 @@ impl Service for CfService {
             source_segment: route.source.map(str::to_owned),
         };
         if method == "GET" {
-            return self.list_comments(&at);
+            let page = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                .ok()
+                .and_then(|q| {
+                    q.iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("page"))
+                        .and_then(|(_, v)| v.parse::<usize>().ok())
+                })
+                .unwrap_or(1);
+            return self.list_comments(&at, page);
         }
         let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
             return json(400, json!({ "message": "body must be a JSON object" }));

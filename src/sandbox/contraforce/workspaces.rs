@@ -59,6 +59,8 @@ pub(super) struct Settings {
     pub(super) denied: BTreeSet<String>,
     pub(super) list_shape: CommentListShape,
     pub(super) text_key: CommentTextKey,
+    /// Comments per page of a `data`+`meta` list (`?page=N`, from 1); `None`: one page.
+    pub(super) page_size: Option<usize>,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             denied: BTreeSet::new(),
             list_shape: CommentListShape::default(),
             text_key: CommentTextKey::default(),
+            page_size: None,
         }
     }
 }

@@ -13,6 +13,8 @@ pub(super) enum ApiError {
     Json(u16, Value),
     /// Halo answers some validation failures with a bare human message.
     Text(u16, &'static str),
+    /// No answer at all: the connection breaks (the request's fate is the fake's to decide).
+    Reset,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
         match self {
             ApiError::Json(status, body) => json(status, body),
             ApiError::Text(status, message) => text(status, message),
+            ApiError::Reset => crate::sandbox::common::reset_response(),
         }
     }
 }

@@ -36,7 +36,9 @@ use self::lookup::TICKET_TYPE;
 use self::state::{ActionDraft, State, expect_ticket, set_field};
 use super::common::{self, FakeServer};
 pub use super::common::{Fault, RateLimit, RecordedRequest};
-pub use model::{FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape};
+pub use model::{
+    BetweenPages, CreateFate, FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape,
+};
 pub use webhooks::{WebhookAuth, WebhookResult, sign};
 
 /// A running fake HaloPSA; clones share the same server and state.
@@ -50,8 +52,11 @@ pub struct HaloService {
 }
 
 impl HaloService {
+    /// The state, with any create Halo completes late applied once its time has come.
     fn state(&self) -> MutexGuard<'_, State> {
-        common::lock(&self.state)
+        let mut state = common::lock(&self.state);
+        state.apply_late_writes();
+        state
     }
 }
 
@@ -241,6 +246,23 @@ impl FakeHalo {
     /// Counts for the life of the fake: neither `clear_requests` nor `set_rate_limit` resets it.
     pub fn rate_limited_count(&self) -> usize {
         self.gate().rate_limited_count()
+    }
+
+    /// Lists tickets most recently updated first when a listing names no `order` (the order of
+    /// Halo's queue views), so a ticket updated while a client walks the pages moves between them.
+    pub fn set_default_order_by_update(&self, on: bool) {
+        self.state().default_order_by_update = on;
+    }
+
+    /// Makes `event` happen right after page `page_no` of a paged ticket listing is served.
+    pub fn after_page(&self, page_no: usize, event: BetweenPages) {
+        self.state().between_pages = Some((page_no, event));
+    }
+
+    /// Loses the answer to the next ticket create (the connection breaks, as a gateway timeout
+    /// or a crash would), then completes the create after a delay, or never.
+    pub fn lose_next_create_answer(&self, fate: CreateFate) {
+        self.state().next_create_fate = Some(fate);
     }
 
     /// Makes every ticket create fail with 400 and this message (`None` = normal service).

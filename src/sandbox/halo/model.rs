@@ -37,6 +37,25 @@ impl Default for FakeHaloConfig {
     }
 }
 
+/// What becomes of the next ticket create, whose answer is lost (the connection breaks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateFate {
+    /// Halo completes it this long after the request (after the client gave up).
+    CompleteAfter(std::time::Duration),
+    /// It never happens.
+    Never,
+}
+
+/// Something that happens to the tenant right after a page of a ticket listing is served, while
+/// a client walks the pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BetweenPages {
+    /// The ticket changes (its last update moves to now).
+    Touch(u64),
+    /// The ticket is deleted (merged away).
+    Delete(u64),
+}
+
 /// How ticket ids are written in responses: `3`, `3.0` or `"3"` (real Halo mixes all three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IdStyle {

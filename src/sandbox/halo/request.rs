@@ -96,7 +96,7 @@ impl HaloService {
 }
 
 /// The body of a create/update POST: an array of objects, or one bare object.
-fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+pub(super) fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
     match serde_json::from_slice::<Value>(body).map_err(|_| bad_json())? {
         Value::Object(obj) => Ok(vec![obj]),
         Value::Array(items) if !items.is_empty() => items

@@ -31,6 +31,15 @@ pub(super) struct State {
     pub(super) ignore_reference_filter: bool,
     /// Every undocumented name a client sent (`surface::undocumented_in`).
     pub(super) undocumented: BTreeSet<String>,
+    /// What becomes of the next ticket create (its answer is lost), when set.
+    pub(super) next_create_fate: Option<super::model::CreateFate>,
+    /// A listing without `order` lists the most recently updated first (Halo's queue view),
+    /// instead of the newest id first.
+    pub(super) default_order_by_update: bool,
+    /// After serving this page of a paged ticket listing, this happens (once).
+    pub(super) between_pages: Option<(usize, super::model::BetweenPages)>,
+    /// Creates Halo completes late: when, and what.
+    pub(super) late_writes: Vec<(Instant, Vec<super::tickets::TicketWrite>)>,
     pub(super) list_shape: ListShape,
     pub(super) id_style: IdStyle,
     /// Webhooks the tenant has configured (`GET /api/Webhook`), in registration order.
@@ -78,11 +87,30 @@ impl State {
             reject_creates: None,
             ignore_reference_filter: false,
             undocumented: BTreeSet::new(),
+            next_create_fate: None,
+            default_order_by_update: false,
+            between_pages: None,
+            late_writes: Vec::new(),
             list_shape: ListShape::default(),
             id_style: IdStyle::default(),
             webhooks: Vec::new(),
             webhooks_forbidden: false,
             webhook_events: Vec::new(),
+        }
+    }
+
+    /// Completes the creates whose time has come (see `CreateFate`).
+    pub(super) fn apply_late_writes(&mut self) {
+        if self.late_writes.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.late_writes)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.late_writes = waiting;
+        for write in due.into_iter().flat_map(|(_, writes)| writes) {
+            self.apply_ticket_write(write);
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use azure_core::http::{Etag, StatusCode};
 use azure_storage_blob::BlobContainerClient;
-use azure_storage_blob::models::BlobClientDeleteOptions;
+use azure_storage_blob::models::{BlobClientDeleteOptions, BlobClientUploadOptions};
 use serde::{Deserialize, Serialize};
 
 use super::{BlobStore, CLAIM_POLL, MAX_CLAIM_HOLD, hashed, now_ms, timed};
@@ -22,12 +22,21 @@ struct ClaimRecord {
     expires_at_ms: u64,
 }
 
-/// A claim blob this request owns.
+/// A claim blob this request owns. While it is held, a task renews its expiry (If-Match on the
+/// ETag it last wrote), so a claim outlives whatever work it protects however long that takes;
+/// when the owner dies the renewals stop and the claim expires within the hold.
 struct BlobClaim {
     container: Arc<BlobContainerClient>,
     name: String,
-    etag: Etag,
+    etag: Arc<std::sync::Mutex<Etag>>,
+    renewer: tokio::task::JoinHandle<()>,
     released: bool,
+}
+
+impl BlobClaim {
+    fn current_etag(&self) -> Etag {
+        self.etag.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl BlobClaim {
@@ -49,19 +58,21 @@ impl BlobClaim {
 impl ClaimHolder for BlobClaim {
     async fn release(mut self: Box<Self>) {
         self.released = true;
-        Self::delete(&self.container, &self.name, self.etag.clone()).await;
+        self.renewer.abort();
+        Self::delete(&self.container, &self.name, self.current_etag()).await;
     }
 }
 
 impl Drop for BlobClaim {
     fn drop(&mut self) {
+        self.renewer.abort();
         if self.released {
             return;
         }
         let (container, name, etag) = (
             self.container.clone(),
             std::mem::take(&mut self.name),
-            self.etag.clone(),
+            self.current_etag(),
         );
         // Not releasing is safe too: the claim expires on its own.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -97,12 +108,23 @@ impl BlobStore {
             }
         };
         Ok(match taken {
-            Some(etag) => Ok(Claim::new(BlobClaim {
-                container: self.container.clone(),
-                name: name.to_string(),
-                etag,
-                released: false,
-            })),
+            Some(etag) => {
+                let etag = Arc::new(std::sync::Mutex::new(etag));
+                let renewer = tokio::spawn(renew(
+                    self.container.clone(),
+                    name.to_string(),
+                    owner.to_string(),
+                    hold,
+                    etag.clone(),
+                ));
+                Ok(Claim::new(BlobClaim {
+                    container: self.container.clone(),
+                    name: name.to_string(),
+                    etag,
+                    renewer,
+                    released: false,
+                }))
+            }
             // Lost the race to another instance.
             None => Err(None),
         })
@@ -156,5 +178,52 @@ impl BlobStore {
             }
         }
         Ok(None)
+    }
+}
+
+/// Pushes the claim's expiry out by `hold` every third of it, until aborted or until the
+/// claim is no longer ours (then the work it protected is someone else's).
+async fn renew(
+    container: Arc<BlobContainerClient>,
+    name: String,
+    owner: String,
+    hold: Duration,
+    etag: Arc<std::sync::Mutex<Etag>>,
+) {
+    let every = (hold / 3).max(Duration::from_millis(200));
+    loop {
+        tokio::time::sleep(every).await;
+        let mine = ClaimRecord {
+            owner: owner.clone(),
+            expires_at_ms: now_ms() + hold.as_millis() as u64,
+        };
+        let seen = etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Ok(body) = serde_json::to_vec(&mine) else {
+            return;
+        };
+        let body = azure_core::Bytes::from(body);
+        let options = BlobClientUploadOptions {
+            if_match: Some(seen),
+            ..Default::default()
+        };
+        let written = timed(
+            container
+                .blob_client(&name)
+                .upload(body.into(), Some(options)),
+        )
+        .await;
+        match written {
+            Ok(r) => {
+                if let Some(next) = r.etag {
+                    *etag.lock().unwrap_or_else(|p| p.into_inner()) = next;
+                }
+            }
+            Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => {
+                tracing::warn!(claim = %name, "claim lost while held: not renewed");
+                return;
+            }
+            // Storage hiccup: try again next time, while the hold still covers us.
+            Err(e) => tracing::warn!(claim = %name, error = %e, "claim not renewed this time"),
+        }
     }
 }

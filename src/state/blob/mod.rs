@@ -78,6 +78,13 @@ struct SyncRecord {
     watermark: u64,
     #[serde(rename = "closeMirrored")]
     close_mirrored: bool,
+    /// Absent in records written before closes were two-phase: they still read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    closing: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    doubt: Option<u64>,
+    #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
+    created_at: Option<i64>,
 }
 
 fn now_ms() -> u64 {
@@ -291,10 +298,11 @@ impl BlobStore {
         }
     }
 
-    /// Deletes the blob if it still has `etag`; a changed or missing blob is left alone.
-    async fn delete(&self, name: &str, etag: &Etag) -> Result<(), StateError> {
+    /// Deletes the blob if it still has `etag` (any blob without one); a changed or missing blob
+    /// is left alone.
+    async fn delete_if(&self, name: &str, etag: Option<&Etag>) -> Result<(), StateError> {
         let options = BlobClientDeleteOptions {
-            if_match: Some(etag.clone()),
+            if_match: etag.cloned(),
             ..Default::default()
         };
         match timed(self.container.blob_client(name).delete(Some(options))).await {
@@ -302,6 +310,11 @@ impl BlobStore {
             Err(e) if lost_race(&e) || e.http_status() == Some(StatusCode::NotFound) => Ok(()),
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    /// Deletes the blob if it still has `etag`; a changed or missing blob is left alone.
+    async fn delete(&self, name: &str, etag: &Etag) -> Result<(), StateError> {
+        self.delete_if(name, Some(etag)).await
     }
 
     fn fresh(&self, at: u64) -> bool {
@@ -334,6 +347,36 @@ impl BlobStore {
         }
         Err(StateError::Unavailable(format!(
             "could not record {name}: contended"
+        )))
+    }
+
+    /// The reference's link: created if absent, its account filled in when this ticket owns it;
+    /// another ticket's link is left as it is. The owner afterwards.
+    async fn claim_reference(&self, name: &str, link: &LinkRecord) -> Result<u64, StateError> {
+        for _ in 0..3 {
+            match self.read::<LinkRecord>(name).await? {
+                Some(existing) if existing.value.ticket_id != link.ticket_id => {
+                    return Ok(existing.value.ticket_id);
+                }
+                Some(existing) if existing.value == *link => return Ok(link.ticket_id),
+                Some(existing) => {
+                    if self
+                        .write(name, link, Some(&existing.etag))
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(link.ticket_id);
+                    }
+                }
+                None => {
+                    if self.write(name, link, None).await?.is_some() {
+                        return Ok(link.ticket_id);
+                    }
+                }
+            }
+        }
+        Err(StateError::Unavailable(format!(
+            "could not link {name}: contended"
         )))
     }
 
@@ -414,15 +457,20 @@ impl StateStore for BlobStore {
         reference: &str,
         ticket_id: u64,
         account_id: Option<&str>,
-    ) -> Result<(), StateError> {
+    ) -> Result<u64, StateError> {
         let link = LinkRecord {
             ticket_id,
             reference: reference.to_string(),
             account_id: account_id.map(str::to_string),
         };
-        self.put_link(&hashed("refs", reference), &link).await?;
-        self.put_link(&format!("tickets/{ticket_id}/ref.json"), &link)
-            .await
+        let owner = self
+            .claim_reference(&hashed("refs", reference), &link)
+            .await?;
+        if owner == ticket_id {
+            self.put_link(&format!("tickets/{ticket_id}/ref.json"), &link)
+                .await?;
+        }
+        Ok(owner)
     }
 
     async fn unlink(&self, reference: &str, ticket_id: u64) -> Result<(), StateError> {
@@ -444,6 +492,9 @@ impl StateStore for BlobStore {
                 TicketSync {
                     watermark: r.value.watermark,
                     close_mirrored: r.value.close_mirrored,
+                    closing: r.value.closing,
+                    doubt: r.value.doubt,
+                    created_at: r.value.created_at,
                 }
             }
             None => {
@@ -458,6 +509,9 @@ impl StateStore for BlobStore {
         let record = SyncRecord {
             watermark: sync.watermark,
             close_mirrored: sync.close_mirrored,
+            closing: sync.closing,
+            doubt: sync.doubt,
+            created_at: sync.created_at,
         };
         let known = self
             .sync_etags
@@ -534,6 +588,23 @@ impl StateStore for BlobStore {
 
     async fn delete_record(&self, kind: &str, key: &str) -> Result<(), StateError> {
         self.delete_any(kind, key, None).await.map(drop)
+    }
+
+    async fn index_put(&self, index: &str, key: &str) -> Result<(), StateError> {
+        self.index_put_any(index, key).await
+    }
+
+    async fn index_delete(&self, index: &str, key: &str) -> Result<(), StateError> {
+        self.index_delete_any(index, key).await
+    }
+
+    async fn index_range(
+        &self,
+        index: &str,
+        upto: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError> {
+        self.index_range_any(index, upto, limit).await
     }
 
     async fn delete_record_if(

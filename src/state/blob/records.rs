@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use azure_core::http::Etag;
-use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
+use azure_storage_blob::models::{BlobClientUploadOptions, BlobContainerClientListBlobsOptions};
 use futures_util::TryStreamExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -118,6 +118,53 @@ impl BlobStore {
             }
         }
         Ok(records)
+    }
+
+    /// An index entry is the empty blob `index/{index}/{key}`: listing a prefix returns names in
+    /// byte order, so the entries up to a key are read without reading any other.
+    pub(super) async fn index_put_any(&self, index: &str, key: &str) -> Result<(), StateError> {
+        self.upload(
+            &format!("index/{index}/{key}"),
+            &Value::Null,
+            BlobClientUploadOptions::default(),
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(super) async fn index_delete_any(&self, index: &str, key: &str) -> Result<(), StateError> {
+        self.delete_if(&format!("index/{index}/{key}"), None).await
+    }
+
+    pub(super) async fn index_range_any(
+        &self,
+        index: &str,
+        upto: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StateError> {
+        self.ensure_container().await?;
+        let prefix = format!("index/{index}/");
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.clone()),
+            maxresults: Some(i32::try_from(limit.clamp(1, 5000)).unwrap_or(5000)),
+            ..Default::default()
+        };
+        let mut pager = self
+            .container
+            .list_blobs(Some(options))
+            .map_err(|e| unavailable(&e))?;
+        let mut keys = Vec::new();
+        while let Some(item) = timed(pager.try_next()).await.map_err(|e| unavailable(&e))? {
+            let Some(key) = item.name.as_deref().and_then(|n| n.strip_prefix(&prefix)) else {
+                continue;
+            };
+            // Names come in byte order: the first one past `upto` ends the listing.
+            if key > upto || keys.len() >= limit {
+                break;
+            }
+            keys.push(key.to_owned());
+        }
+        Ok(keys)
     }
 
     /// The MAC ledger (CONTRACT §8.2): create-if-absent, an expired entry replaced conditionally.

@@ -5,9 +5,11 @@ use super::tickets::Found;
 use super::{CfOutcome, CfToHalo};
 use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
-use crate::http::{Deadline, UpstreamError};
+use crate::http::Deadline;
 use crate::settings::TestEvents;
 use crate::sync::mapping;
+use crate::sync::notes::{ambiguous, halo_note_present};
+use serde_json::json;
 
 impl CfToHalo {
     /// Handles one verified `incident.created.v1` delivery of `event_id`.
@@ -33,8 +35,8 @@ impl CfToHalo {
                 };
                 match self.add_note(ticket_id, event_id, incident, deadline).await {
                     Ok(()) => return Ok(CfOutcome::Updated { ticket_id }),
-                    Err(UpstreamError::NotFound { .. })
-                        if found == Some(Found::Linked(ticket_id)) =>
+                    Err(ApiError::HaloRejected(message))
+                        if message == "not found" && found == Some(Found::Linked(ticket_id)) =>
                     {
                         tracing::warn!(
                             event_id,
@@ -43,23 +45,42 @@ impl CfToHalo {
                         );
                         self.store.unlink(&incident.reference(), ticket_id).await?;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e),
                 }
             }
         })
         .await
     }
 
+    /// The re-delivery note, once: after an earlier attempt whose outcome was unknown, only when
+    /// the ticket does not have it yet (CONTRACT §13).
     async fn add_note(
         &self,
         ticket_id: u64,
         event_id: &str,
         incident: &Incident,
         deadline: Deadline,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<(), ApiError> {
         let note = mapping::redelivery_note_html(&incident.incident_id, event_id);
-        self.halo
+        let doubt = json!({ "ticketId": ticket_id, "doubt": true });
+        let work = self.work();
+        if work.progress(event_id).await? == Some(doubt.clone())
+            && halo_note_present(&self.halo, ticket_id, &note, deadline).await?
+        {
+            return Ok(());
+        }
+        match self
+            .halo
             .add_private_note(ticket_id, &note, &self.settings.note_outcome, deadline)
             .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if ambiguous(&e) {
+                    work.set_progress(event_id, &doubt).await?;
+                }
+                Err(e.into())
+            }
+        }
     }
 }

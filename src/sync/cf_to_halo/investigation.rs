@@ -13,6 +13,16 @@ use crate::http::{Deadline, UpstreamError};
 use crate::settings::{InvestigationAction, NoteMode, TestEvents};
 use crate::sync::close::close_ticket;
 use crate::sync::mapping;
+use crate::sync::notes::{ambiguous, halo_note_present};
+
+/// Whether an earlier delivery of the event wrote its note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoteState {
+    New,
+    Written,
+    /// A post whose outcome was unknown.
+    InDoubt,
+}
 
 fn action_name(action: InvestigationAction) -> &'static str {
     match action {
@@ -57,10 +67,21 @@ impl CfToHalo {
                     return Ok(CfOutcome::Ignored("no ticket for incident"));
                 };
                 let ticket_id = found.id();
-                let written = json!({ "ticketId": ticket_id, "noted": true });
-                let already = self.work().progress(event_id).await? == Some(written);
+                let progress = self.work().progress(event_id).await?;
+                let already = progress.as_ref().map(|p| {
+                    (
+                        p["ticketId"].as_u64(),
+                        p["noted"].as_bool(),
+                        p["doubt"].as_bool(),
+                    )
+                });
+                let state = match already {
+                    Some((Some(t), Some(true), _)) if t == ticket_id => NoteState::Written,
+                    Some((Some(t), _, Some(true))) if t == ticket_id => NoteState::InDoubt,
+                    _ => NoteState::New,
+                };
                 match self
-                    .note_once(event_id, ticket_id, &note_html, already, deadline)
+                    .note_once(event_id, ticket_id, &note_html, state, deadline)
                     .await
                 {
                     Ok(()) => {}
@@ -94,29 +115,44 @@ impl CfToHalo {
     }
 
     /// The verdict's note, unless `HALO_INVESTIGATION_NOTE=off` or an earlier delivery of this
-    /// event wrote it already (its action may have failed after).
+    /// event wrote it already (its action may have failed after), or may have (then the ticket's
+    /// actions are read first, CONTRACT §13).
     async fn note_once(
         &self,
         event_id: &str,
         ticket_id: u64,
         note_html: &str,
-        already: bool,
+        state: NoteState,
         deadline: Deadline,
     ) -> Result<(), UpstreamError> {
         let mode = self.settings.investigation.note;
-        if mode == NoteMode::Off || already {
+        if mode == NoteMode::Off || state == NoteState::Written {
             return Ok(());
         }
         let written = json!({ "ticketId": ticket_id, "noted": true });
-        self.halo
-            .add_note(
-                ticket_id,
-                note_html,
-                &self.settings.note_outcome,
-                mode == NoteMode::Private,
-                deadline,
-            )
-            .await?;
+        let present = state == NoteState::InDoubt
+            && halo_note_present(&self.halo, ticket_id, note_html, deadline).await?;
+        if !present {
+            let posted = self
+                .halo
+                .add_note(
+                    ticket_id,
+                    note_html,
+                    &self.settings.note_outcome,
+                    mode == NoteMode::Private,
+                    deadline,
+                )
+                .await;
+            if let Err(e) = posted {
+                if ambiguous(&e) {
+                    let doubt = json!({ "ticketId": ticket_id, "doubt": true });
+                    if let Err(store) = self.work().set_progress(event_id, &doubt).await {
+                        tracing::warn!(event_id, error = %store, "note doubt not recorded");
+                    }
+                }
+                return Err(e);
+            }
+        }
         if let Err(e) = self.work().set_progress(event_id, &written).await {
             // Only a re-delivery after a failed action would note twice.
             tracing::warn!(event_id, error = %e, "note progress not recorded");

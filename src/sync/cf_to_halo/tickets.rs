@@ -2,22 +2,18 @@
 //! ticket (CONTRACT §3.3). Lookup and creation run under the reference's claim, so any number of
 //! deliveries of any event type for one incident, on any instance, make exactly one ticket.
 
-use std::time::Duration;
-
 use super::CfToHalo;
 use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
 use crate::halo::lookup::{Lookup, window_start};
 use crate::http::{Deadline, UpstreamError};
-use crate::state::TicketSync;
-use crate::state::work::severity_rank;
+use crate::state::StateStore;
+use crate::state::work::{now_ms, severity_rank};
 use crate::sync::mapping;
 
-/// Halo logs a new ticket as its action 1, so that is the highest action a ticket we just
-/// created can have; anything above it was written after us.
+/// Halo logs a new ticket as its action 1: the least a ticket we just created has. Actions Halo
+/// added in the same moment (an automation's) are counted at the first listing, by their date.
 const ACTIONS_AT_CREATION: u64 = 1;
-/// Longest pause before re-checking Halo after a create whose outcome is unknown.
-const MAX_CREATE_BACKOFF: Duration = Duration::from_secs(2);
 
 /// How an incident's ticket was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +66,12 @@ impl CfToHalo {
     }
 
     /// Lookup then create; the caller holds the reference's claim.
+    ///
+    /// A create is not idempotent in Halo, and one whose outcome is unknown (a timeout, a dropped
+    /// connection, a 5xx, a process killed during it) may still be completed by Halo later. So
+    /// the reference is marked in doubt before every create, for `HALO_CREATE_GRACE_SECONDS`:
+    /// until then a lookup that finds nothing answers 503 (Retry-After: the time left) instead of
+    /// creating a second ticket; after it, one more lookup, then a create (CONTRACT §13).
     async fn lookup_or_create(
         &self,
         incident: &Incident,
@@ -77,85 +79,137 @@ impl CfToHalo {
         create: bool,
         deadline: Deadline,
     ) -> Result<Option<Found>, ApiError> {
-        let ticket = mapping::ticket(incident, &self.settings.mapping);
         let now = (crate::clock::now_nanos() / 1_000_000_000) as i64;
         let since = window_start(incident.created_at.as_deref(), now);
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            // The lookup and the create are reserved together, so a new incident never finds
-            // the budget gone between its two calls; when the budget is short, the most severe
-            // incident goes first.
-            let priority = severity_rank(&incident.severity);
-            let permit = self
-                .halo
-                .reserve(1 + u32::from(create), priority, deadline)
+        // The lookup and the create are reserved together, so a new incident never finds the
+        // budget gone between its two calls; when the budget is short, the most severe incident
+        // goes first.
+        let priority = severity_rank(&incident.severity);
+        let permit = self
+            .halo
+            .reserve(1 + u32::from(create), priority, deadline)
+            .await?;
+        // Our ledger had no answer: Halo may still have the ticket (a lost state, or a create
+        // that failed after Halo made it), so look before creating.
+        match self
+            .halo
+            .find_ticket(reference, since, Some(&permit), deadline)
+            .await?
+        {
+            Lookup::Found(ticket_id) => {
+                tracing::info!(ticket_id, "found the incident's ticket in halo");
+                let owner = self.link(reference, ticket_id, incident).await?;
+                return Ok(Some(Found::LookedUp(owner)));
+            }
+            Lookup::Absent => {}
+            // A security incident never goes without a ticket for want of a complete search:
+            // the pages read held no ticket for it, so it is most likely new (README, "Halo as
+            // its published API defines it").
+            Lookup::Unsure { pages } => tracing::warn!(
+                pages,
+                "no ticket for the incident in the pages read; creating one (raise HALO_LOOKUP_MAX_PAGES if this repeats)"
+            ),
+        }
+        if !create {
+            return Ok(None);
+        }
+        let work = self.work();
+        if let Some(until) = work.create_in_doubt(reference).await? {
+            let wait = until.saturating_sub(now_ms()).div_ceil(1000);
+            tracing::warn!(
+                wait_secs = wait,
+                "an earlier create of this incident's ticket may still complete in halo: not creating another yet"
+            );
+            return Err(ApiError::unavailable_for(wait.max(1)));
+        }
+        let grace = self.settings.create_grace;
+        if !grace.is_zero() {
+            work.doubt_create(reference, now_ms() + grace.as_millis() as u64)
                 .await?;
-            // Our ledger had no answer: Halo may still have the ticket (a lost state, or a
-            // create that failed after Halo made it), so look before creating.
-            match self
-                .halo
-                .find_ticket(reference, since, Some(&permit), deadline)
-                .await?
-            {
-                Lookup::Found(ticket_id) => {
-                    tracing::info!(ticket_id, "found the incident's ticket in halo");
-                    self.link(reference, ticket_id, incident).await?;
-                    return Ok(Some(Found::LookedUp(ticket_id)));
+        }
+        let ticket = mapping::ticket(incident, &self.settings.mapping);
+        match self
+            .halo
+            .create_ticket(&ticket, Some(&permit), deadline)
+            .await
+        {
+            Ok(created) => {
+                let ticket_id = created.id;
+                tracing::info!(ticket_id, "created halo ticket");
+                let owner = self.link(reference, ticket_id, incident).await?;
+                if owner != ticket_id {
+                    tracing::error!(
+                        ticket_id,
+                        linked_ticket_id = owner,
+                        "a second halo ticket was created for an incident that has one: it is not linked"
+                    );
+                    return Ok(Some(Found::LookedUp(owner)));
                 }
-                Lookup::Absent => {}
-                // A security incident never goes without a ticket for want of a complete search:
-                // the pages read held no ticket for it, so it is most likely new (README, "Halo as
-                // its published API defines it").
-                Lookup::Unsure { pages } => tracing::warn!(
-                    pages,
-                    "no ticket for the incident in the pages read; creating one (raise HALO_LOOKUP_MAX_PAGES if this repeats)"
-                ),
-            }
-            if !create {
-                return Ok(None);
-            }
-            match self
-                .halo
-                .create_ticket(&ticket, Some(&permit), deadline)
-                .await
-            {
-                Ok(ticket_id) => {
-                    tracing::info!(ticket_id, "created halo ticket");
-                    self.link(reference, ticket_id, incident).await?;
-                    let sync = TicketSync {
-                        watermark: ACTIONS_AT_CREATION,
-                        close_mirrored: false,
-                    };
-                    self.store.set_ticket_sync(ticket_id, sync).await?;
-                    return Ok(Some(Found::Created(ticket_id)));
+                raise_watermark(
+                    self.store.as_ref(),
+                    ticket_id,
+                    ACTIONS_AT_CREATION,
+                    created.last_action,
+                )
+                .await?;
+                if !grace.is_zero() {
+                    work.clear_create_doubt(reference).await?;
                 }
-                // A timeout or 5xx may have created the ticket: look again before creating again.
-                Err(
-                    e @ UpstreamError::Unavailable {
+                Ok(Some(Found::Created(ticket_id)))
+            }
+            Err(e) => {
+                let unknown = matches!(
+                    e,
+                    UpstreamError::Unavailable {
                         not_processed: false,
                         ..
-                    },
-                ) if backoff < deadline.remaining() && backoff <= MAX_CREATE_BACKOFF => {
-                    tracing::warn!(error = %e, "create outcome unknown; looking up before trying again");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
+                    }
+                );
+                if unknown && !grace.is_zero() {
+                    tracing::warn!(error = %e, grace_secs = grace.as_secs(), "create outcome unknown: the incident waits out the grace before another lookup");
+                    return Err(ApiError::unavailable_for(grace.as_secs()));
                 }
-                Err(e) => return Err(e.into()),
+                if !grace.is_zero() {
+                    work.clear_create_doubt(reference).await?;
+                }
+                Err(e.into())
             }
         }
     }
 
-    /// Links the incident's ticket (with its account) and watches its ContraForce comments.
+    /// Links the incident's ticket (with its account) and watches its ContraForce comments;
+    /// the ticket the reference is linked to afterwards (the first linked keeps it).
     async fn link(
         &self,
         reference: &str,
         ticket_id: u64,
         incident: &Incident,
-    ) -> Result<(), ApiError> {
-        self.store
+    ) -> Result<u64, ApiError> {
+        let owner = self
+            .store
             .link(reference, ticket_id, incident.account_id.as_deref())
             .await?;
-        self.work().watch(ticket_id).await?;
-        Ok(())
+        self.work().watch(owner).await?;
+        Ok(owner)
     }
+}
+
+/// Raises a created ticket's watermark to at least `floor` (never lowers it: a webhook may have
+/// moved it past already), and records when Halo dated its newest action at creation, so the
+/// first listing of its actions counts every action of that moment as seen.
+pub(super) async fn raise_watermark(
+    store: &dyn StateStore,
+    ticket_id: u64,
+    floor: u64,
+    created_at: Option<i64>,
+) -> Result<(), ApiError> {
+    let mut sync = store.ticket_sync(ticket_id).await?;
+    // A delivery got there first: its listing already judged the ticket's actions.
+    if sync.watermark >= floor {
+        return Ok(());
+    }
+    sync.watermark = floor;
+    sync.created_at = created_at;
+    store.set_ticket_sync(ticket_id, sync).await?;
+    Ok(())
 }

@@ -1,19 +1,29 @@
-//! Step 4: ContraForce comments and closes reach the Halo ticket (CONTRACT §10.2). For each
-//! watched ticket whose close is not mirrored, least recently checked first: every new comment
-//! that is not the bridge's own and not blank becomes one Halo note, oldest first; a closing
-//! comment closes the ticket with `HALO_CLOSE_ON_CF_CLOSE=true`.
+//! Step 4: ContraForce comments and closes reach the Halo ticket (CONTRACT §10.2, §13). For each
+//! watched ticket that is due (at most `RECONCILE_MAX_TICKETS`, the longest due first): every new
+//! comment that is not the bridge's own and not blank becomes one Halo note, oldest first; a
+//! closing comment closes the ticket with `HALO_CLOSE_ON_CF_CLOSE=true`. A check that fails backs
+//! off that one ticket; a ticket closed on both sides is left alone until it is dropped.
 
 use super::{Run, Step};
 use crate::contraforce::client::{ContraForceClient, IncidentAt};
 use crate::error::ApiError;
 use crate::settings::NoteMode;
-use crate::state::work::{Watch, now_ms};
+use crate::state::work::{Watch, WatchPlan};
 use crate::sync::close::close_ticket;
 use crate::sync::halo_to_cf::{HaloToCf, parse_reference};
 use crate::sync::mapping::{comment_note_html, is_bridge_comment};
+use crate::sync::notes::{ambiguous, halo_note_present};
+
+/// What checking one watched ticket came to.
+enum Check {
+    /// Scheduled by this plan.
+    Plan(Watch, WatchPlan),
+    /// Another delivery holds the ticket right now: left due for the next run.
+    Busy,
+}
 
 impl Run<'_> {
-    /// Copies new ContraForce comments to at most `RECONCILE_MAX_TICKETS` tickets.
+    /// Copies new ContraForce comments to the due watched tickets.
     pub(super) async fn contraforce_comments(&mut self) -> Step {
         let reconcile = self.reconcile;
         let Some(cf) = &reconcile.cf else {
@@ -23,63 +33,81 @@ impl Run<'_> {
         let Some(halo_to_cf) = self.halo_to_cf.take() else {
             return Step::Done;
         };
-        let step = self.comments_of_watched(&halo_to_cf, cf).await;
+        let step = self.comments_of_due(&halo_to_cf, cf).await;
         self.halo_to_cf = Some(halo_to_cf);
         step
     }
 
-    async fn comments_of_watched(&mut self, halo_to_cf: &HaloToCf, cf: &ContraForceClient) -> Step {
+    async fn comments_of_due(&mut self, halo_to_cf: &HaloToCf, cf: &ContraForceClient) -> Step {
         const STEP: &str = "contraforce comments";
-        let max = self.reconcile.settings.max_tickets;
-        let watches = match self.reconcile.work().watches().await {
-            Ok(watches) => watches,
+        let work = self.reconcile.work();
+        if !self.status.watches_indexed {
+            match work.index_legacy_watches().await {
+                Ok(n) => {
+                    tracing::info!(watches = n, "watched tickets indexed by when they are due");
+                    self.status.watches_indexed = true;
+                }
+                Err(e) => return self.stopped(STEP, &e),
+            }
+        }
+        let due = match work.due_watches(self.reconcile.settings.max_tickets).await {
+            Ok(due) => due,
             Err(e) => return self.stopped(STEP, &e),
         };
-        let mut checked = 0;
-        for watch in watches {
-            if checked >= max {
-                break;
-            }
+        for watch in due {
             if self.out_of_time() {
                 return self.stopped(STEP, &"the run's deadline");
             }
-            match self.check_ticket(halo_to_cf, cf, watch.ticket_id).await {
-                Ok(true) => checked += 1,
-                Ok(false) => {}
-                Err(e @ ApiError::Unavailable { .. }) => return self.stopped(STEP, &e),
-                Err(e) => {
-                    tracing::warn!(ticket_id = watch.ticket_id, error = %e, "contraforce comments not read");
-                    checked += 1;
+            let ticket_id = watch.ticket_id;
+            let (watch, plan) = match self.check_ticket(halo_to_cf, cf, watch).await {
+                Ok(Check::Plan(watch, plan)) => (watch, plan),
+                Ok(Check::Busy) => continue,
+                Err((watch, e)) => {
+                    if let Some(stop) = self.stops(STEP, &e) {
+                        return stop;
+                    }
+                    tracing::warn!(ticket_id, error = %e, "contraforce comments not copied; this ticket backs off");
+                    self.summary.items_deferred += 1;
+                    (watch, WatchPlan::Failed(e.to_string()))
                 }
+            };
+            if let Err(e) = work.reschedule(&watch, plan).await {
+                return self.stopped(STEP, &e);
             }
         }
         Step::Done
     }
 
-    /// One watched ticket; false when it is not one to check (closed, unlinked, no workspace,
-    /// or another delivery holds it right now).
+    /// One watched ticket: what to schedule next, with the watch as the check left it.
     async fn check_ticket(
         &mut self,
         halo_to_cf: &HaloToCf,
         cf: &ContraForceClient,
-        ticket_id: u64,
-    ) -> Result<bool, ApiError> {
+        watch: Watch,
+    ) -> Result<Check, (Watch, ApiError)> {
+        let ticket_id = watch.ticket_id;
         let store = self.reconcile.store.as_ref();
-        if store.ticket_sync(ticket_id).await?.close_mirrored {
-            return Ok(false);
+        let keep = self.reconcile.settings.watch_days;
+        let sync = match store.ticket_sync(ticket_id).await {
+            Ok(sync) => sync,
+            Err(e) => return Err((watch, e.into())),
+        };
+        if sync.close_mirrored {
+            return Ok(Check::Plan(watch, WatchPlan::Closed(keep)));
         }
-        let Some(link) = store.link_for_ticket(ticket_id).await? else {
-            return Ok(false);
+        let link = match store.link_for_ticket(ticket_id).await {
+            Ok(link) => link,
+            Err(e) => return Err((watch, e.into())),
         };
-        let Some(incident) = parse_reference(&link.reference) else {
-            return Ok(false);
+        let incident = link
+            .as_ref()
+            .and_then(|l| Some((parse_reference(&l.reference)?, l.account_id.as_deref())));
+        // No longer linked (the ticket is gone from Halo): dropped once idle like a closed one.
+        let Some((incident, account)) = incident else {
+            return Ok(Check::Plan(watch, WatchPlan::Closed(keep)));
         };
-        let Some(workspace) = halo_to_cf
-            .settings()
-            .cf
-            .workspace_for(link.account_id.as_deref())
-        else {
-            return Ok(false);
+        let Some(workspace) = halo_to_cf.settings().cf.workspace_for(account) else {
+            return Ok(Check::Plan(watch, WatchPlan::Checked { activity: false }));
         };
         let at = IncidentAt {
             workspace,
@@ -87,37 +115,44 @@ impl Run<'_> {
             incident_id: &incident.incident_id,
         };
         // The ticket's claim, as HaloToCf takes it: a close recorded here is seen by the webhook.
-        // A ticket a delivery is working on right now is left for the next run.
-        let Some(claim) = store
-            .try_claim(
-                &format!("ticket:{ticket_id}"),
-                self.reconcile.request_deadline,
-            )
-            .await?
-        else {
-            return Ok(false);
+        // Held for a delivery's whole time plus a margin, and renewed while held.
+        let hold = self.reconcile.request_deadline + super::CLAIM_MARGIN;
+        let claim = match store.try_claim(&format!("ticket:{ticket_id}"), hold).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return Ok(Check::Busy),
+            Err(e) => return Err((watch, e.into())),
         };
-        let result = self.copy_comments(halo_to_cf, cf, ticket_id, at).await;
+        let result = self.copy_comments(halo_to_cf, cf, watch, at).await;
         claim.release().await;
-        result.map(|()| true)
+        result.map(|(watch, activity)| Check::Plan(watch, WatchPlan::Checked { activity }))
     }
 
     /// The ticket's claim is held: copy what is new, recording each comment once it is done.
+    /// The watch as left, and whether anything new was found.
     async fn copy_comments(
         &mut self,
         halo_to_cf: &HaloToCf,
         cf: &ContraForceClient,
-        ticket_id: u64,
+        watch: Watch,
         at: IncidentAt<'_>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(Watch, bool), (Watch, ApiError)> {
         let deadline = self.item_deadline();
         let work = self.reconcile.work();
         let settings = &self.reconcile.settings;
-        let comments = cf.list_comments(at, deadline).await?;
-        let mut watch = work.watched(ticket_id).await?.unwrap_or(Watch {
-            ticket_id,
-            ..Watch::default()
-        });
+        let comments = match cf.list_comments(at, deadline).await {
+            Ok(comments) => comments,
+            Err(e) => return Err((watch, e.into())),
+        };
+        let mut watch = watch;
+        let mut activity = false;
+        macro_rules! attempt {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(e) => return Err((watch, e.into())),
+                }
+            };
+        }
         for comment in comments {
             let ours = is_bridge_comment(&comment.text);
             if !watch.copied.contains(&comment.id) {
@@ -125,35 +160,54 @@ impl Run<'_> {
                 if wanted && settings.comments_to_halo != NoteMode::Off {
                     let html = comment_note_html(comment.author.as_deref(), &comment.text);
                     let private = settings.comments_to_halo == NoteMode::Private;
-                    self.halo
-                        .add_note(ticket_id, &html, &settings.note_outcome, private, deadline)
-                        .await?;
-                    self.summary.notes_to_halo += 1;
-                    tracing::info!(ticket_id, comment_id = %comment.id, "contraforce comment copied to halo");
+                    let ticket_id = watch.ticket_id;
+                    let in_doubt = watch.doubt.as_deref() == Some(comment.id.as_str());
+                    let present = in_doubt
+                        && attempt!(
+                            halo_note_present(&self.halo, ticket_id, &html, deadline).await
+                        );
+                    if !present {
+                        let posted = self
+                            .halo
+                            .add_note(ticket_id, &html, &settings.note_outcome, private, deadline)
+                            .await;
+                        if let Err(e) = posted {
+                            if ambiguous(&e) {
+                                watch.doubt = Some(comment.id.clone());
+                                attempt!(work.set_watch(&watch).await);
+                            }
+                            return Err((watch, e.into()));
+                        }
+                        self.summary.notes_to_halo += 1;
+                        tracing::info!(ticket_id, comment_id = %comment.id, "contraforce comment copied to halo");
+                    }
+                    activity = true;
                 }
                 watch.copied.push(comment.id.clone());
-                work.set_watch(&watch).await?;
+                watch.doubt = None;
+                attempt!(work.set_watch(&watch).await);
             }
             if comment.closing && !ours && !watch.closes.contains(&comment.id) {
                 if settings.close_on_cf_close
                     && let Some(status) = halo_to_cf.settings().closed_status_ids.first()
-                    && close_ticket(
-                        &self.halo,
-                        self.reconcile.store.as_ref(),
-                        ticket_id,
-                        *status,
-                        deadline,
+                    && attempt!(
+                        close_ticket(
+                            &self.halo,
+                            self.reconcile.store.as_ref(),
+                            watch.ticket_id,
+                            *status,
+                            deadline,
+                        )
+                        .await
                     )
-                    .await?
                 {
                     self.summary.closes_mirrored += 1;
                 }
+                activity = true;
                 watch.closes.push(comment.id.clone());
-                work.set_watch(&watch).await?;
+                attempt!(work.set_watch(&watch).await);
             }
         }
-        watch.checked_at_ms = now_ms();
-        work.set_watch(&watch).await?;
-        Ok(())
+        Ok((watch, activity))
     }
 }

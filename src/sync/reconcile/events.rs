@@ -1,11 +1,13 @@
-//! Step 1: parked ContraForce events, most severe first, then oldest (CONTRACT §9.2).
+//! Step 1: parked ContraForce events, the due ones most severe first, then oldest (CONTRACT §9.2,
+//! §13). A re-drive that fails defers that one event (back-off, behind the others); Halo's
+//! rejection, or the attempt limit, moves it to the failed list.
 
 use super::{Run, Step};
 use crate::error::ApiError;
+use crate::state::work::now_ms;
 
 impl Run<'_> {
-    /// Re-drives every parked event; Halo's rejection moves one to the failed list, an outage or
-    /// the run's budget stops the step.
+    /// Re-drives every parked event that is due.
     pub(super) async fn parked_events(&mut self) -> Step {
         const STEP: &str = "parked events";
         let Some(cf_to_halo) = &self.cf_to_halo else {
@@ -16,7 +18,8 @@ impl Run<'_> {
             Ok(parked) => parked,
             Err(e) => return self.stopped(STEP, &e),
         };
-        for event in parked {
+        let now = now_ms();
+        for event in parked.into_iter().take_while(|e| e.tries.due(now)) {
             if self.out_of_time() {
                 return self.stopped(STEP, &"the run's deadline");
             }
@@ -39,7 +42,21 @@ impl Run<'_> {
                     self.summary.events_failed += 1;
                     work.fail(event, &message).await
                 }
-                Err(e) => return self.stopped(STEP, &e),
+                Err(e) => {
+                    if let Some(stop) = self.stops(STEP, &e) {
+                        return stop;
+                    }
+                    tracing::warn!(event_id, error = %e, "parked event deferred");
+                    self.summary.items_deferred += 1;
+                    match work.defer_event(event, &e.to_string()).await {
+                        Ok(true) => {
+                            self.summary.events_failed += 1;
+                            Ok(())
+                        }
+                        Ok(false) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
             };
             if let Err(e) = recorded {
                 return self.stopped(STEP, &e);

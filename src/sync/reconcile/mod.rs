@@ -1,9 +1,14 @@
-//! The `Reconcile` timer function (CONTRACT §9): finishes whatever a webhook could not, so
+//! The `Reconcile` timer function (CONTRACT §9, §13): finishes whatever a webhook could not, so
 //! nothing depends on the sender trying again. One run, in this order: parked ContraForce events
 //! (`events`), pending Halo tickets and the sweep of recently updated ones (`tickets`), then
-//! ContraForce comments and closes for linked tickets (`comments`). A run is another caller of
-//! the per-delivery code (claims, ledgers, watermarks), never a second implementation, so a
-//! webhook and a run racing on one ticket or incident cannot both do the same work.
+//! ContraForce comments and closes for the watched tickets that are due (`comments`). A run is
+//! another caller of the per-delivery code (claims, ledgers, watermarks), never a second
+//! implementation, so a webhook and a run racing on one ticket or incident cannot both do the
+//! same work.
+//!
+//! One item's failure is that item's: it is recorded on the item (attempts, last error, next
+//! attempt with back-off), the item moves behind the others, and the run goes on. Only the store
+//! being unreachable, the run's deadline or its spent budget share stop a run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,12 +32,14 @@ mod tickets;
 /// `reconcile` command and a second host may not).
 const CLAIM: &str = "reconcile";
 /// The claim outlives the run's deadline by this much, so a slow release never lets two overlap.
-const CLAIM_MARGIN: Duration = Duration::from_secs(10);
+pub(super) const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 
-/// Whether a step finished everything it had, or stopped and left the rest for the next run.
+/// Whether a step finished everything it had, left some of it for the next run and let the run
+/// go on, or stopped the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     Done,
+    Unfinished,
     Stopped,
 }
 
@@ -112,7 +119,7 @@ impl Reconcile {
     }
 
     fn work(&self) -> Work<'_> {
-        Work::new(self.store.as_ref(), self.ledger_ttl)
+        Work::new(self.store.as_ref(), self.ledger_ttl).with_retry_base(self.settings.retry_base)
     }
 
     /// One run. Answers at once with `complete: false` when another run holds the claim.
@@ -185,12 +192,21 @@ impl Run<'_> {
             |run| Box::pin(run.sweep()),
             |run| Box::pin(run.contraforce_comments()),
         ];
+        let mut complete = true;
         for step in steps {
-            if step(self).await == Step::Stopped {
-                return false;
+            match step(self).await {
+                Step::Done => {}
+                Step::Unfinished => complete = false,
+                Step::Stopped => return false,
             }
         }
-        true
+        complete
+    }
+
+    /// The outcome of one item's failure: a stop for the run (store, share), else the item is
+    /// deferred and the run goes on.
+    fn stops(&self, step: &str, e: &ApiError) -> Option<Step> {
+        e.stops_run().then(|| self.stopped(step, e))
     }
 
     /// A deadline for one item: a delivery's, never past the run's.
@@ -217,13 +233,14 @@ impl Run<'_> {
 /// The summary as one log line (also the timer's `Logs` entry).
 pub fn summary_line(summary: &RunSummary) -> String {
     format!(
-        "reconcile: {} event(s) re-driven, {} failed, {} ticket(s) swept, {} comment(s) forwarded, {} close(s) mirrored, {} note(s) to Halo, {} Halo call(s), complete: {}",
+        "reconcile: {} event(s) re-driven, {} failed, {} ticket(s) swept, {} comment(s) forwarded, {} close(s) mirrored, {} note(s) to Halo, {} item(s) deferred, {} Halo call(s), complete: {}",
         summary.events_redriven,
         summary.events_failed,
         summary.tickets_swept,
         summary.comments_forwarded,
         summary.closes_mirrored,
         summary.notes_to_halo,
+        summary.items_deferred,
         summary.halo_calls,
         summary.complete
     )

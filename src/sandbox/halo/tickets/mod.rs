@@ -3,12 +3,15 @@
 mod listing;
 mod write;
 
+pub(super) use write::TicketWrite;
+
 use serde_json::{Value, json};
 
 use super::HaloService;
 use super::error::{ApiResult, not_found};
 use super::json::{CustomFields, ticket_json, ticket_json_with};
 use super::model::HaloTicket;
+use super::model::{BetweenPages, CreateFate};
 use super::request::{Query, parse_path_id};
 use super::state::State;
 
@@ -23,7 +26,7 @@ impl HaloService {
         let window = listing::UpdateWindow::parse(query)?;
         let state_filter = listing::ClosedFilter::parse(query);
         let custom = listing::included_custom_fields(query);
-        let state = self.state();
+        let mut state = self.state();
         let reference = listing::reference_filter(query, state.ignore_reference_filter);
         // A ticket's position never depends on its last update, so pages stay stable while a
         // client walks them. A reference lookup reads only the tickets carrying it (the index).
@@ -42,6 +45,8 @@ impl HaloService {
         };
         if listing::ascending(query) {
             hits.reverse();
+        } else if state.default_order_by_update && query.get("order").is_none() {
+            hits.sort_by_key(|t| std::cmp::Reverse(t.last_update));
         }
         let total = hits.len();
         let (page, paged) = listing::page_of(hits, query);
@@ -53,6 +58,26 @@ impl HaloService {
         if let (Some(paged), Value::Object(wrapper)) = (paged, &mut answer) {
             wrapper.insert("page_no".to_owned(), json!(paged.no));
             wrapper.insert("page_size".to_owned(), json!(paged.size));
+        }
+        if let Some(paged) = paged
+            && let Some((after, event)) = state.between_pages
+            && after == paged.no
+        {
+            state.between_pages = None;
+            match event {
+                BetweenPages::Touch(id) => {
+                    if let Some(t) = state.tickets.get_mut(&id) {
+                        t.last_update = std::time::SystemTime::now();
+                    }
+                }
+                BetweenPages::Delete(id) => {
+                    let reference = state
+                        .tickets
+                        .remove(&id)
+                        .and_then(|t| t.third_party_id_string);
+                    state.reindex(id, reference.as_deref(), None);
+                }
+            }
         }
         Ok(answer)
     }
@@ -67,7 +92,22 @@ impl HaloService {
     }
 
     /// `POST /api/Tickets`: create (no id / id 0) or update (existing id), validated as a batch.
+    /// With [`CreateFate`] set, the next create's answer is lost (the connection breaks) and the
+    /// create is completed later, or never.
     pub(super) fn post_tickets(&self, query: &Query, body: &[u8]) -> ApiResult {
+        if let Some(fate) = self.state().next_create_fate.take() {
+            let mut state = self.state();
+            let writes = super::request::batch(body)?
+                .iter()
+                .map(|element| state.validate_ticket_write(element))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let CreateFate::CompleteAfter(delay) = fate {
+                state
+                    .late_writes
+                    .push((std::time::Instant::now() + delay, writes));
+            }
+            return Err(super::error::ApiError::Reset);
+        }
         self.write_batch(query, body, State::validate_ticket_write, |state, write| {
             let (id, isnew) = state.apply_ticket_write(write);
             let mut obj = ticket_json(&state.tickets[&id], state.id_style);

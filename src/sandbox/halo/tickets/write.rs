@@ -31,14 +31,14 @@ const MODELLED: [&str; 13] = [
 ];
 
 /// A validated ticket write.
-pub(super) enum TicketWrite {
+pub(crate) enum TicketWrite {
     Create(HaloTicketFields),
     Update(u64, HaloTicketFields),
 }
 
 /// Ticket fields present in a request (`None` = not supplied).
 #[derive(Default)]
-pub(super) struct HaloTicketFields {
+pub(crate) struct HaloTicketFields {
     summary: Option<String>,
     details_html: Option<String>,
     tickettype_id: Option<u64>,
@@ -123,7 +123,7 @@ fn custom_fields(obj: &Map<String, Value>) -> Result<Vec<(u64, Value)>, ApiError
 
 impl State {
     /// Checks one element of a ticket POST without changing anything.
-    pub(super) fn validate_ticket_write(
+    pub(crate) fn validate_ticket_write(
         &self,
         obj: &Map<String, Value>,
     ) -> Result<TicketWrite, ApiError> {
@@ -144,7 +144,7 @@ impl State {
     }
 
     /// Applies a validated write; returns the ticket id and whether it is new.
-    pub(super) fn apply_ticket_write(&mut self, write: TicketWrite) -> (u64, bool) {
+    pub(crate) fn apply_ticket_write(&mut self, write: TicketWrite) -> (u64, bool) {
         match write {
             TicketWrite::Create(mut fields) => {
                 // Like HaloITSM, a create ignores `status_id`: new tickets start as "New".
