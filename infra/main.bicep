@@ -283,6 +283,9 @@ param reconcileBudgetShare string = '0.5'
 @description('RECONCILE_LOOKBACK_MINUTES: how far back the first sweep of updated Halo tickets looks, 1-10080 minutes (a week). Default 60.')
 param reconcileLookbackMinutes int = 60
 
+@description('E-mail address told when Reconcile gives up on a work item (the alert on its error line); empty: the alert fires with no one told.')
+param alertEmail string = ''
+
 @minValue(1)
 @maxValue(3650)
 @description('RECONCILE_WATCH_DAYS: a CF-linked ticket closed on both sides and idle this many days is no longer watched, 1-3650. Default 30.')
@@ -334,6 +337,9 @@ module monitoring 'modules/monitoring.bicep' = {
     tags: tags
     logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
     applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    alertRuleName: 'alert-gave-up-${resourceToken}'
+    actionGroupName: 'ag-${resourceToken}'
+    alertEmail: alertEmail
   }
 }
 

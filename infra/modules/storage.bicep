@@ -62,10 +62,12 @@ output blobEndpoint string = storage.properties.primaryEndpoints.blob
 
 // The handler already ignores ledger entries older than LEDGER_TTL_DAYS; this rule deletes them
 // so the state container does not grow. The expiring records are the processed event and
-// delivery ids (events/, deliveries/), the webhook MACs (macs/), the parked and failed
-// ContraForce events and the pending Halo tickets Reconcile finishes (parked/, failed/, pending/,
-// CONTRACT §9.2) and the progress records (progress/). Links and watermarks (refs/, tickets/,
-// watch/), claims (claims/) and Reconcile's own state (reconcile/) are never touched.
+// delivery ids (events/, deliveries/), the webhook MACs (macs/), the failed events and tickets
+// (failed/, failedtickets/: their error line was alerted on), the progress records (progress/)
+// and the creates in doubt (doubt/). Unfinished work (parked/, pending/) is never deleted here:
+// Reconcile moves it to a failed list, seen, when it reaches LEDGER_TTL_DAYS (CONTRACT §13).
+// Links and watermarks (refs/, tickets/), watched tickets and their due index (watch/, index/),
+// claims (claims/) and Reconcile's own state (reconcile/) are never touched.
 resource ledgerExpiry 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -85,10 +87,10 @@ resource ledgerExpiry 'Microsoft.Storage/storageAccounts/managementPolicies@2023
                 '${stateContainerName}/events/'
                 '${stateContainerName}/deliveries/'
                 '${stateContainerName}/macs/'
-                '${stateContainerName}/parked/'
                 '${stateContainerName}/failed/'
-                '${stateContainerName}/pending/'
+                '${stateContainerName}/failedtickets/'
                 '${stateContainerName}/progress/'
+                '${stateContainerName}/doubt/'
               ]
             }
             actions: {

@@ -13,8 +13,8 @@ pub use contraforce::{
     RouteStyles, SignedEvent, SigningFormat, StoredComment,
 };
 pub use halo::{
-    BetweenPages, CreateFate, FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle,
-    ListShape, RateLimit, RecordedRequest, WebhookAuth, WebhookResult,
+    BetweenPages, FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape,
+    RateLimit, RecordedRequest, WebhookAuth, WebhookResult, WriteFate, WriteKind,
 };
 
 /// Both fakes, started together on free loopback ports; clones share the same servers.

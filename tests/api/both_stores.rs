@@ -223,6 +223,86 @@ async fn try_claim_answers_at_once_and_links_keep_their_account(store: Store) {
     );
 }
 
+async fn a_reference_stays_with_the_ticket_first_linked_to_it(store: Store) {
+    let (_app, store) = store_of(store).await;
+    assert_eq!(store.link("cf|s|dup", 7, Some("acct")).await.unwrap(), 7);
+    // A clone carrying the same reference does not take the link over.
+    assert_eq!(store.link("cf|s|dup", 8, None).await.unwrap(), 7);
+    assert_eq!(
+        store.ticket_for_reference("cf|s|dup").await.unwrap(),
+        Some(7)
+    );
+    assert_eq!(store.link_for_ticket(8).await.unwrap(), None);
+    // The owner linking again (its account learnt) is fine.
+    assert_eq!(store.link("cf|s|dup", 7, Some("acct")).await.unwrap(), 7);
+    store.unlink("cf|s|dup", 7).await.unwrap();
+    assert_eq!(store.link("cf|s|dup", 8, None).await.unwrap(), 8);
+}
+
+async fn an_ordered_index_answers_only_what_is_due(store: Store) {
+    let (_app, store) = store_of(store).await;
+    for key in [
+        "0000000000300-b",
+        "0000000000100-a",
+        "0000000000200-c",
+        "0000000000900-z",
+    ] {
+        store.index_put("due", key).await.unwrap();
+    }
+    let due = store
+        .index_range("due", "0000000000300-~", 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due,
+        ["0000000000100-a", "0000000000200-c", "0000000000300-b"]
+    );
+    assert_eq!(store.index_range("due", "~", 2).await.unwrap().len(), 2);
+    store.index_delete("due", "0000000000100-a").await.unwrap();
+    store.index_delete("due", "never-there").await.unwrap();
+    assert_eq!(
+        store
+            .index_range("due", "0000000000200-~", 10)
+            .await
+            .unwrap(),
+        ["0000000000200-c"]
+    );
+    assert!(
+        store
+            .index_range("other", "~", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_claim_outlives_its_hold_while_its_holder_lives(store: Store) {
+    let (_app, store) = store_of(store).await;
+    let held = store
+        .try_claim("ticket:77", Duration::from_secs(1))
+        .await
+        .unwrap()
+        .expect("free");
+    // Longer than the hold (and its margin): renewed, so still held.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    assert!(
+        store
+            .try_claim("ticket:77", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "a claim must not expire under the work it protects"
+    );
+    held.release().await;
+    assert!(
+        store
+            .try_claim("ticket:77", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -253,4 +333,7 @@ both_stores!(
     records_are_kept_listed_and_deleted_only_while_unchanged,
     a_mac_remembers_the_event_that_first_carried_it,
     try_claim_answers_at_once_and_links_keep_their_account,
+    a_reference_stays_with_the_ticket_first_linked_to_it,
+    an_ordered_index_answers_only_what_is_due,
+    a_claim_outlives_its_hold_while_its_holder_lives,
 );

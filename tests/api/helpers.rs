@@ -241,6 +241,37 @@ pub async fn spawn_app_on(sandbox: TestSandbox, env: HashMap<String, String>) ->
     spawn_app_full(sandbox, env, None).await
 }
 
+/// Spawns the handler on a state store the test provides.
+pub async fn spawn_app_with_store(
+    store: Arc<dyn cf_halo_bridge::state::StateStore>,
+    configure: impl FnOnce(&mut HashMap<String, String>),
+) -> TestApp {
+    let sandbox = start_sandbox().await;
+    let mut env = base_env(&sandbox);
+    configure(&mut env);
+    let settings = Settings::from_vars(&env).expect("valid test settings");
+    let clock = Arc::new(FixedClock::at(NOW));
+    let overrides = Overrides {
+        clock: clock.clone(),
+        store: Some(store),
+        ..Overrides::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").expect("free port");
+    let app = Application::with_listener(&settings, overrides, listener).expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    let state = app.state();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        sandbox,
+        clock,
+        http: reqwest::Client::new(),
+        state,
+        handle,
+    }
+}
+
 /// Spawns the handler with a stand-in for Key Vault as the source of missing secrets.
 pub async fn spawn_app_with_secret_source(
     source: Arc<dyn SecretSource>,

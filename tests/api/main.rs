@@ -14,6 +14,7 @@ mod infra;
 mod key_vault;
 mod layout;
 mod logs;
+mod never_wedges;
 mod packaging;
 mod process;
 mod properties;

@@ -32,6 +32,8 @@ pub struct Fault {
     /// Answer every matching request this way, not only the next (a resource that fails for
     /// good: a deleted incident, a removed role).
     pub forever: bool,
+    /// Hold the request this long before answering (an upstream that is still working on it).
+    pub hold: std::time::Duration,
 }
 
 impl Fault {
@@ -45,6 +47,7 @@ impl Fault {
             body: body.into(),
             reset: false,
             forever: false,
+            hold: std::time::Duration::ZERO,
         }
     }
 
@@ -63,6 +66,12 @@ impl Fault {
             reset: true,
             ..Fault::on(method, path_prefix, 200, "")
         }
+    }
+
+    /// The same fault, answered only after `hold`.
+    pub fn held(mut self, hold: std::time::Duration) -> Fault {
+        self.hold = hold;
+        self
     }
 
     /// The same fault for every matching request from now on.

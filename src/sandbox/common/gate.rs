@@ -79,10 +79,16 @@ impl Gate {
             return Some(json(503, down_body));
         }
         let index = state.faults.iter().position(|f| f.matches(method, path))?;
-        if state.faults[index].forever {
-            return Some(state.faults[index].response());
+        let fault = if state.faults[index].forever {
+            state.faults[index].clone()
+        } else {
+            state.faults.remove(index)?
+        };
+        drop(state);
+        if !fault.hold.is_zero() {
+            tokio::time::sleep(fault.hold).await;
         }
-        state.faults.remove(index).map(|fault| fault.response())
+        Some(fault.response())
     }
 
     /// Appends a request and the status it got to the log (0 for a connection reset).

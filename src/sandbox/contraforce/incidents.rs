@@ -123,6 +123,11 @@ impl CfService {
             source_segment: at.source_segment,
             comment_id: stored.id.clone(),
         });
+        drop(records);
+        // Applied, and then the answer is lost (a gateway timeout after ContraForce acted).
+        if std::mem::take(&mut self.settings().lose_next_comment_answer) {
+            return crate::sandbox::common::reset_response();
+        }
         json(
             201,
             json!({

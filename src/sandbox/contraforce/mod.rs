@@ -189,6 +189,12 @@ impl FakeContraForce {
         self.service().settings().text_key = key;
     }
 
+    /// Stores the next comment posted, then breaks the connection instead of answering: the
+    /// poster cannot tell that the comment exists.
+    pub fn lose_next_comment_answer(&self) {
+        self.service().settings().lose_next_comment_answer = true;
+    }
+
     /// Pages comment lists (`{"data":[…],"meta":{"total":n}}` only): at most `size` comments a
     /// page, the page chosen by `?page=N` (from 1). `None`: every comment in one answer.
     pub fn set_comment_page_size(&self, size: Option<usize>) {

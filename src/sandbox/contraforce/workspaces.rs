@@ -61,6 +61,8 @@ pub(super) struct Settings {
     pub(super) text_key: CommentTextKey,
     /// Comments per page of a `data`+`meta` list (`?page=N`, from 1); `None`: one page.
     pub(super) page_size: Option<usize>,
+    /// The next comment post is stored, and its answer lost (the connection breaks).
+    pub(super) lose_next_comment_answer: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             list_shape: CommentListShape::default(),
             text_key: CommentTextKey::default(),
             page_size: None,
+            lose_next_comment_answer: false,
         }
     }
 }

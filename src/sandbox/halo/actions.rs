@@ -8,8 +8,9 @@ use super::error::{ApiError, ApiResult, halo_error, not_found};
 use super::json::{action_json, html_to_text, styled_id};
 use super::lookup::{OUTCOMES, status_name};
 use super::model::ListShape;
+use super::model::{WriteFate, WriteKind};
 use super::request::{Query, opt_id, opt_text, parse_path_id, required_ticket_id};
-use super::state::{API_AGENT, ActionDraft, State};
+use super::state::{API_AGENT, ActionDraft, LateWrite, State};
 
 /// Halo's answer to an action without an outcome.
 pub(super) const NO_OUTCOME: &str = "An Outcome must be entered for this Action";
@@ -57,6 +58,20 @@ impl HaloService {
 
     /// `POST /api/Actions`: adds notes (and status changes through `new_status`).
     pub(super) fn post_actions(&self, query: &Query, body: &[u8]) -> ApiResult {
+        let fate = self.state().take_fate(WriteKind::Actions);
+        if let Some(fate) = fate {
+            let mut state = self.state();
+            let writes = super::request::batch(body)?
+                .iter()
+                .map(|element| state.validate_action_write(element))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let WriteFate::CompleteAfter(delay) = fate {
+                let at = std::time::Instant::now() + delay;
+                state.late_writes.push((at, LateWrite::Actions(writes)));
+                state.apply_late_writes();
+            }
+            return Err(super::error::ApiError::Reset);
+        }
         self.write_batch(
             query,
             body,
@@ -81,7 +96,7 @@ impl HaloService {
 
 impl State {
     /// Checks one element of an action POST: the ticket, the note and an optional new status.
-    fn validate_action_write(
+    pub(super) fn validate_action_write(
         &self,
         obj: &Map<String, Value>,
     ) -> Result<(u64, ActionDraft, Option<u64>), ApiError> {

@@ -37,7 +37,7 @@ use self::state::{ActionDraft, State, expect_ticket, set_field};
 use super::common::{self, FakeServer};
 pub use super::common::{Fault, RateLimit, RecordedRequest};
 pub use model::{
-    BetweenPages, CreateFate, FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape,
+    BetweenPages, FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape, WriteFate, WriteKind,
 };
 pub use webhooks::{WebhookAuth, WebhookResult, sign};
 
@@ -248,6 +248,12 @@ impl FakeHalo {
         self.gate().rate_limited_count()
     }
 
+    /// Makes an automation add this public note to every ticket as it is created (in the same
+    /// moment, as Halo's automations do), or no note (`None`).
+    pub fn set_creation_note(&self, note: Option<&str>) {
+        self.state().creation_note = note.map(str::to_owned);
+    }
+
     /// Lists tickets most recently updated first when a listing names no `order` (the order of
     /// Halo's queue views), so a ticket updated while a client walks the pages moves between them.
     pub fn set_default_order_by_update(&self, on: bool) {
@@ -259,10 +265,15 @@ impl FakeHalo {
         self.state().between_pages = Some((page_no, event));
     }
 
-    /// Loses the answer to the next ticket create (the connection breaks, as a gateway timeout
-    /// or a crash would), then completes the create after a delay, or never.
-    pub fn lose_next_create_answer(&self, fate: CreateFate) {
-        self.state().next_create_fate = Some(fate);
+    /// Loses the answer to the next write of `kind` (the connection breaks, as a gateway timeout
+    /// or a crash would), and completes the write at once, after a delay, or never.
+    pub fn lose_next_answer(&self, kind: WriteKind, fate: WriteFate) {
+        self.state().next_fate.push((kind, fate));
+    }
+
+    /// Forgets the lost answers not yet used up.
+    pub fn clear_fates(&self) {
+        self.state().next_fate.clear();
     }
 
     /// Makes every ticket create fail with 400 and this message (`None` = normal service).

@@ -37,13 +37,23 @@ impl Default for FakeHaloConfig {
     }
 }
 
-/// What becomes of the next ticket create, whose answer is lost (the connection breaks).
+/// What becomes of a write whose answer is lost (the connection breaks, as a gateway timeout or
+/// a crash would break it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreateFate {
-    /// Halo completes it this long after the request (after the client gave up).
+pub enum WriteFate {
+    /// Halo completes it this long after the request (zero: at once, only the answer is lost).
     CompleteAfter(std::time::Duration),
     /// It never happens.
     Never,
+}
+
+/// Which write endpoint a lost answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// `POST /api/Tickets` (creates and updates: a close is one).
+    Tickets,
+    /// `POST /api/Actions` (notes).
+    Actions,
 }
 
 /// Something that happens to the tenant right after a page of a ticket listing is served, while

@@ -14,6 +14,8 @@ use super::subscriptions::{DeliveryRecord, Subscription};
 /// Who the fake names as the author of records created through the API.
 pub(super) const API_AGENT: &str = "API Agent";
 const SYSTEM_AGENT: &str = "System";
+/// The agent a tenant's automations write as.
+const AUTOMATION_AGENT: u64 = 99;
 pub(super) const STATUS_CHANGE: &str = "Status Change";
 
 /// Everything the fake Halo knows, behind one lock.
@@ -31,15 +33,17 @@ pub(super) struct State {
     pub(super) ignore_reference_filter: bool,
     /// Every undocumented name a client sent (`surface::undocumented_in`).
     pub(super) undocumented: BTreeSet<String>,
-    /// What becomes of the next ticket create (its answer is lost), when set.
-    pub(super) next_create_fate: Option<super::model::CreateFate>,
+    /// What becomes of the next write of each kind (its answer is lost), when set.
+    pub(super) next_fate: Vec<(super::model::WriteKind, super::model::WriteFate)>,
     /// A listing without `order` lists the most recently updated first (Halo's queue view),
     /// instead of the newest id first.
     pub(super) default_order_by_update: bool,
     /// After serving this page of a paged ticket listing, this happens (once).
     pub(super) between_pages: Option<(usize, super::model::BetweenPages)>,
-    /// Creates Halo completes late: when, and what.
-    pub(super) late_writes: Vec<(Instant, Vec<super::tickets::TicketWrite>)>,
+    /// A public note an automation adds to every new ticket as it is created, when set.
+    pub(super) creation_note: Option<String>,
+    /// Writes Halo completes late: when, and what.
+    pub(super) late_writes: Vec<(Instant, LateWrite)>,
     pub(super) list_shape: ListShape,
     pub(super) id_style: IdStyle,
     /// Webhooks the tenant has configured (`GET /api/Webhook`), in registration order.
@@ -47,6 +51,12 @@ pub(super) struct State {
     pub(super) webhooks_forbidden: bool,
     /// Every webhook delivery made, oldest first (`GET /api/WebhookEvent`).
     pub(super) webhook_events: Vec<DeliveryRecord>,
+}
+
+/// A validated write Halo completes later.
+pub(super) enum LateWrite {
+    Tickets(Vec<super::tickets::TicketWrite>),
+    Actions(Vec<(u64, ActionDraft, Option<u64>)>),
 }
 
 /// What an action write carries, before it gets an id.
@@ -87,7 +97,8 @@ impl State {
             reject_creates: None,
             ignore_reference_filter: false,
             undocumented: BTreeSet::new(),
-            next_create_fate: None,
+            next_fate: Vec::new(),
+            creation_note: None,
             default_order_by_update: false,
             between_pages: None,
             late_writes: Vec::new(),
@@ -99,7 +110,7 @@ impl State {
         }
     }
 
-    /// Completes the creates whose time has come (see `CreateFate`).
+    /// Completes the creates whose time has come (see `WriteFate`).
     pub(super) fn apply_late_writes(&mut self) {
         if self.late_writes.is_empty() {
             return;
@@ -109,9 +120,32 @@ impl State {
             .into_iter()
             .partition(|(at, _)| *at <= now);
         self.late_writes = waiting;
-        for write in due.into_iter().flat_map(|(_, writes)| writes) {
-            self.apply_ticket_write(write);
+        for (_, write) in due {
+            match write {
+                LateWrite::Tickets(writes) => {
+                    for write in writes {
+                        self.apply_ticket_write(write);
+                    }
+                }
+                LateWrite::Actions(writes) => {
+                    for (ticket_id, draft, new_status) in writes {
+                        self.push_action(ticket_id, draft);
+                        if let Some(status) = new_status {
+                            self.change_status(ticket_id, status, false);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// Takes the fate set for the next write of `kind`.
+    pub(super) fn take_fate(
+        &mut self,
+        kind: super::model::WriteKind,
+    ) -> Option<super::model::WriteFate> {
+        let index = self.next_fate.iter().position(|(k, _)| *k == kind)?;
+        Some(self.next_fate.remove(index).1)
     }
 
     pub(super) fn ticket_mut(&mut self, id: u64) -> &mut HaloTicket {
@@ -178,6 +212,18 @@ impl State {
             system: false,
         };
         self.push_action(id, logged);
+        if let Some(note) = self.creation_note.clone() {
+            let automation = ActionDraft {
+                outcome: "Note".to_owned(),
+                who: "Automation".to_owned(),
+                agent_id: AUTOMATION_AGENT,
+                hiddenfromuser: false,
+                note_html: html_escape::encode_text(&note).into_owned(),
+                note,
+                system: false,
+            };
+            self.push_action(id, automation);
+        }
         id
     }
 

@@ -213,3 +213,28 @@ pub(super) async fn raise_watermark(
     store.set_ticket_sync(ticket_id, sync).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::state::TicketSync;
+    use crate::state::memory::MemoryStore;
+
+    #[tokio::test]
+    async fn the_watermark_of_a_created_ticket_is_never_lowered() {
+        let store = MemoryStore::new(Duration::from_secs(60));
+        raise_watermark(&store, 5, 1, Some(42)).await.unwrap();
+        let sync = store.ticket_sync(5).await.unwrap();
+        assert_eq!((sync.watermark, sync.created_at), (1, Some(42)));
+        // A webhook moved it past already: the create's late bookkeeping leaves it alone.
+        let moved = TicketSync {
+            watermark: 7,
+            ..TicketSync::default()
+        };
+        store.set_ticket_sync(6, moved).await.unwrap();
+        raise_watermark(&store, 6, 1, Some(42)).await.unwrap();
+        assert_eq!(store.ticket_sync(6).await.unwrap(), moved);
+    }
+}

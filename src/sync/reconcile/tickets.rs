@@ -131,6 +131,14 @@ impl Run<'_> {
         });
         progress.page = progress.page.max(1);
         let from_text = halo_date(progress.from);
+        // A ticket given up on waits on the failed list for an operator's replay.
+        let failed: Vec<u64> = match self.reconcile.work().failed_tickets().await {
+            Ok(failed) => failed.iter().map(|t| t.ticket_id).collect(),
+            Err(e) => {
+                self.status.sweep = Some(progress);
+                return self.stopped(STEP, &e);
+            }
+        };
         let mut last_count: Option<u64> = None;
         loop {
             if self.out_of_time() {
@@ -162,7 +170,10 @@ impl Run<'_> {
                 continue;
             }
             for ticket in &page.tickets {
-                if progress.done.contains(&ticket.id) || self.seen.contains(&ticket.id) {
+                if progress.done.contains(&ticket.id)
+                    || self.seen.contains(&ticket.id)
+                    || failed.contains(&ticket.id)
+                {
                     continue;
                 }
                 if self.out_of_time() {

@@ -255,15 +255,25 @@ fn ledger_blobs_expire_by_a_lifecycle_rule_after_ledger_ttl_days() {
         "'${stateContainerName}/events/'",
         "'${stateContainerName}/deliveries/'",
         "'${stateContainerName}/macs/'",
-        "'${stateContainerName}/parked/'",
         "'${stateContainerName}/failed/'",
-        "'${stateContainerName}/pending/'",
+        "'${stateContainerName}/failedtickets/'",
         "'${stateContainerName}/progress/'",
+        "'${stateContainerName}/doubt/'",
     ] {
         assert!(storage.contains(prefix), "{prefix} not expired");
     }
-    // links, watermarks, claims and Reconcile's own state never expire
-    for kept in ["watch", "reconcile", "refs", "tickets", "claims"] {
+    // links, watermarks, claims, Reconcile's own state and unfinished work never expire here:
+    // unfinished work reaching the TTL moves to a failed list, seen (CONTRACT §13)
+    for kept in [
+        "watch",
+        "index",
+        "reconcile",
+        "refs",
+        "tickets",
+        "claims",
+        "parked",
+        "pending",
+    ] {
         let prefix = format!("'${{stateContainerName}}/{kept}/'");
         assert!(!storage.contains(&prefix), "{prefix} must not expire");
     }
@@ -281,10 +291,10 @@ fn ledger_blobs_expire_by_a_lifecycle_rule_after_ledger_ttl_days() {
             "events",
             "deliveries",
             "macs",
-            "parked",
             "failed",
-            "pending",
-            "progress"
+            "failedtickets",
+            "progress",
+            "doubt"
         ]
         .map(|k| format!("'${{stateContainerName}}/{k}/'")),
         "the rule expires exactly the ledger's expiring records"
@@ -413,4 +423,48 @@ fn the_optional_cf_webhook_authorization_secret_is_stored_only_when_given_and_ne
             );
         }
     }
+}
+
+#[test]
+fn an_alert_on_the_gave_up_line_reaches_the_operator_s_e_mail() {
+    let monitoring = load("infra/modules/monitoring.bicep");
+    let rules = monitoring.resources_of("Microsoft.Insights/scheduledQueryRules");
+    assert_eq!(rules.len(), 1, "one scheduled query rule");
+    let rule = &rules[0];
+    let query = monitoring
+        .path(rule.body, &["properties", "criteria", "allOf"])
+        .map(|all| monitoring.text(all).to_string())
+        .expect("criteria.allOf");
+    assert!(
+        query.contains(&format!("\"{}\"", cf_halo_bridge::state::work::GAVE_UP)),
+        "the query looks for the handler's own line: {query}"
+    );
+    let scopes = monitoring
+        .path(rule.body, &["properties", "scopes"])
+        .map(|s| monitoring.text(s).to_string())
+        .unwrap();
+    assert!(scopes.contains("applicationInsights.id"), "{scopes}");
+    let actions = monitoring
+        .path(rule.body, &["properties", "actions", "actionGroups"])
+        .map(|a| monitoring.text(a).to_string())
+        .unwrap();
+    assert!(actions.contains("operators.id"), "{actions}");
+    let groups = monitoring.resources_of("Microsoft.Insights/actionGroups");
+    assert_eq!(groups.len(), 1);
+    let receivers = monitoring
+        .path(groups[0].body, &["properties", "emailReceivers"])
+        .map(|r| monitoring.text(r).to_string())
+        .unwrap();
+    assert!(
+        receivers.contains("emailAddress: alertEmail"),
+        "{receivers}"
+    );
+    assert!(monitoring.param("alertEmail").is_some());
+    let main = load("infra/main.bicep");
+    assert!(
+        main.param("alertEmail").is_some(),
+        "main.bicep takes the e-mail address"
+    );
+    let text = std::fs::read_to_string("infra/main.bicep").unwrap();
+    assert!(text.contains("alertEmail: alertEmail"), "and passes it on");
 }

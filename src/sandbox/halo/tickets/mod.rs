@@ -11,9 +11,9 @@ use super::HaloService;
 use super::error::{ApiResult, not_found};
 use super::json::{CustomFields, ticket_json, ticket_json_with};
 use super::model::HaloTicket;
-use super::model::{BetweenPages, CreateFate};
+use super::model::{BetweenPages, WriteFate, WriteKind};
 use super::request::{Query, parse_path_id};
-use super::state::State;
+use super::state::{LateWrite, State};
 
 /// Halo's answer to a create without the one ticket type the fake knows.
 pub(super) const NO_TICKET_TYPE: &str = "Please select a valid Ticket Type";
@@ -92,19 +92,20 @@ impl HaloService {
     }
 
     /// `POST /api/Tickets`: create (no id / id 0) or update (existing id), validated as a batch.
-    /// With [`CreateFate`] set, the next create's answer is lost (the connection breaks) and the
-    /// create is completed later, or never.
+    /// With a [`WriteFate`] set, the answer is lost (the connection breaks) and the write is
+    /// completed at once, later, or never.
     pub(super) fn post_tickets(&self, query: &Query, body: &[u8]) -> ApiResult {
-        if let Some(fate) = self.state().next_create_fate.take() {
+        let fate = self.state().take_fate(WriteKind::Tickets);
+        if let Some(fate) = fate {
             let mut state = self.state();
             let writes = super::request::batch(body)?
                 .iter()
                 .map(|element| state.validate_ticket_write(element))
                 .collect::<Result<Vec<_>, _>>()?;
-            if let CreateFate::CompleteAfter(delay) = fate {
-                state
-                    .late_writes
-                    .push((std::time::Instant::now() + delay, writes));
+            if let WriteFate::CompleteAfter(delay) = fate {
+                let at = std::time::Instant::now() + delay;
+                state.late_writes.push((at, LateWrite::Tickets(writes)));
+                state.apply_late_writes();
             }
             return Err(super::error::ApiError::Reset);
         }
