@@ -74,17 +74,18 @@ impl Gate {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let mut state = self.lock();
-        if state.down {
-            return Some(json(503, down_body));
-        }
-        let index = state.faults.iter().position(|f| f.matches(method, path))?;
-        let fault = if state.faults[index].forever {
-            state.faults[index].clone()
-        } else {
-            state.faults.remove(index)?
+        let fault = {
+            let mut state = self.lock();
+            if state.down {
+                return Some(json(503, down_body));
+            }
+            let index = state.faults.iter().position(|f| f.matches(method, path))?;
+            if state.faults[index].forever {
+                state.faults[index].clone()
+            } else {
+                state.faults.remove(index)?
+            }
         };
-        drop(state);
         if !fault.hold.is_zero() {
             tokio::time::sleep(fault.hold).await;
         }
