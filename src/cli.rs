@@ -45,6 +45,16 @@ pub enum Command {
     /// timer every few seconds and reports tickets, 429s, Halo calls and time to ticket by
     /// severity (exit code 1 when a target is missed).
     BenchStorm(crate::bench::StormArgs),
+    /// Benchmark: one Reconcile run on Azurite with thousands of idle linked tickets and a few
+    /// changed ones: store reads, Halo and ContraForce calls and seconds against their targets.
+    ///
+    /// Needs Azurite (./scripts/test installs it under .azurite/; AZURITE_BLOB_BIN overrides).
+    BenchReconcile(crate::bench::ReconcileBenchArgs),
+    /// The randomized fault test: two handlers on one Azurite, faults, kills and a poison
+    /// incident, then the invariants; a failure prints its seed, which replays the same schedule.
+    ///
+    /// Needs Azurite (./scripts/test installs it under .azurite/; AZURITE_BLOB_BIN overrides).
+    Chaos(crate::chaos::ChaosArgs),
     /// List Halo's ticket types, priorities, statuses, outcomes, teams and clients with their ids.
     ///
     /// Uses the HALO_AUTH_URL, HALO_API_BASE_URL, HALO_CLIENT_ID, HALO_CLIENT_SECRET (and
@@ -146,6 +156,8 @@ pub fn main() -> ExitCode {
             window_secs,
         } => runtime.block_on(crate::bench::burst(incidents, calls, window_secs)),
         Command::BenchStorm(args) => runtime.block_on(crate::bench::storm(args)),
+        Command::BenchReconcile(args) => runtime.block_on(crate::bench::reconcile(args)),
+        Command::Chaos(args) => runtime.block_on(crate::chaos::run(args)),
         Command::HaloLookup { json, tables } => {
             runtime.block_on(crate::tools::halo_lookup::run(tables, json))
         }

@@ -1,5 +1,6 @@
 //! cf-halo-bridge: ContraForce ↔ HaloPSA, as an Azure Functions custom handler.
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod clock;
 pub mod contraforce;

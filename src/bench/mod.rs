@@ -5,6 +5,7 @@ mod burst;
 mod handler;
 mod load;
 mod phases;
+mod reconcile;
 mod report;
 mod storm;
 mod suite;
@@ -12,6 +13,7 @@ mod suite;
 use serde_json::{Value, json};
 
 pub use burst::burst;
+pub use reconcile::{ReconcileBenchArgs, reconcile};
 pub use storm::{StormArgs, storm};
 pub use suite::{BenchArgs, bench};
 

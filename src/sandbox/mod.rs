@@ -3,6 +3,7 @@
 //! Both run as actix-web servers on loopback ports, keep their state in memory, record every
 //! request, and have knobs for the failures the bridge must survive (delays, outages, faults).
 
+pub mod azurite;
 mod common;
 pub mod contraforce;
 pub mod halo;

@@ -11,6 +11,7 @@ use crate::http::Deadline;
 
 pub mod blob;
 pub mod memory;
+pub mod observed;
 pub mod work;
 
 /// A state operation that could not be done.

@@ -258,8 +258,8 @@ impl HaloToCf {
                     return Ok(Err("reference linked to another ticket"));
                 }
                 self.store.link(r, ticket.id, account.as_deref()).await?;
+                self.work().watch(ticket.id, r, account.as_deref()).await?;
             }
-            self.work().watch(ticket.id).await?;
         }
         let Some(workspace) = cf.workspace_for(account.as_deref()) else {
             tracing::warn!(
@@ -346,17 +346,20 @@ impl HaloToCf {
                         continue;
                     }
                 }
+                // Marked in doubt before the post (with the skips before it): a process killed
+                // during the post leaves the mark, and the next attempt lists first.
+                if sync.doubt != Some(action.id) {
+                    sync.doubt = Some(action.id);
+                    self.store.set_ticket_sync(ticket_id, *sync).await?;
+                }
                 if let Err(e) = self
                     .cf
                     .post_comment(incident.at(), &content, deadline)
                     .await
                 {
-                    let in_doubt = ambiguous(&e);
-                    if in_doubt {
-                        sync.doubt = Some(action.id);
-                    }
-                    // Posted notes are already stored; keep the skips before this one too.
-                    if sync.watermark != written || in_doubt {
+                    // Certainly not posted: no need to list before the next attempt.
+                    if !ambiguous(&e) {
+                        sync.doubt = None;
                         self.store.set_ticket_sync(ticket_id, *sync).await?;
                     }
                     tracing::warn!(ticket_id, action_id = action.id, error = %e, "comment not posted");

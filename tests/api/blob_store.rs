@@ -194,7 +194,7 @@ async fn storage_down_is_503_with_retry_after_for_both_functions_and_service_res
         503
     );
 
-    azurite.resume();
+    azurite.resume().expect("azurite starts again");
     let (_, body) = answer(app.post_cf("evt-53b", &incident(53)).await).await;
     assert_eq!(body, json!({"status": "updated", "ticketId": ticket}));
     let (status, body) = answer(app.post_halo(&json!({"ticket_id": ticket})).await).await;

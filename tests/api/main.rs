@@ -6,6 +6,7 @@ mod both_stores;
 mod cf_to_halo;
 mod cf_to_halo_tickets;
 mod cf_versions;
+mod chaos;
 mod concurrency;
 mod halo_published;
 mod halo_to_cf;

@@ -8,95 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cf_halo_bridge::http::Deadline;
 use cf_halo_bridge::sandbox::{BetweenPages, Fault, WriteFate, WriteKind};
 use cf_halo_bridge::state::memory::MemoryStore;
+use cf_halo_bridge::state::observed::{Observed, Observer};
 use cf_halo_bridge::state::work::Work;
-use cf_halo_bridge::state::{Claim, Link, StateError, StateStore, TicketSync};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A memory store that takes a second to record unfinished work (parked events, pending marks).
-struct SlowWork(MemoryStore);
+/// Takes a second to record unfinished work (parked events, pending marks).
+struct SlowWork;
 
-impl SlowWork {
-    async fn slow(kind: &str) {
+#[async_trait]
+impl Observer for SlowWork {
+    async fn before_write(&self, kind: &str) {
         if kind == "parked" || kind == "pending" {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-    }
-}
-
-#[async_trait]
-impl StateStore for SlowWork {
-    async fn processed_event(&self, e: &str) -> Result<Option<u64>, StateError> {
-        self.0.processed_event(e).await
-    }
-    async fn record_event(&self, e: &str, t: u64) -> Result<(), StateError> {
-        self.0.record_event(e, t).await
-    }
-    async fn delivery_processed(&self, d: &str) -> Result<bool, StateError> {
-        self.0.delivery_processed(d).await
-    }
-    async fn record_delivery(&self, d: &str) -> Result<(), StateError> {
-        self.0.record_delivery(d).await
-    }
-    async fn ticket_for_reference(&self, r: &str) -> Result<Option<u64>, StateError> {
-        self.0.ticket_for_reference(r).await
-    }
-    async fn link_for_ticket(&self, t: u64) -> Result<Option<Link>, StateError> {
-        self.0.link_for_ticket(t).await
-    }
-    async fn link(&self, r: &str, t: u64, a: Option<&str>) -> Result<u64, StateError> {
-        self.0.link(r, t, a).await
-    }
-    async fn unlink(&self, r: &str, t: u64) -> Result<(), StateError> {
-        self.0.unlink(r, t).await
-    }
-    async fn ticket_sync(&self, t: u64) -> Result<TicketSync, StateError> {
-        self.0.ticket_sync(t).await
-    }
-    async fn set_ticket_sync(&self, t: u64, s: TicketSync) -> Result<(), StateError> {
-        self.0.set_ticket_sync(t, s).await
-    }
-    async fn remember_mac(&self, m: &str, e: &str, ttl: Duration) -> Result<String, StateError> {
-        self.0.remember_mac(m, e, ttl).await
-    }
-    async fn claim(&self, k: &str, d: Deadline, h: Duration) -> Result<Claim, StateError> {
-        self.0.claim(k, d, h).await
-    }
-    async fn try_claim(&self, k: &str, h: Duration) -> Result<Option<Claim>, StateError> {
-        self.0.try_claim(k, h).await
-    }
-    async fn put_record(&self, kind: &str, k: &str, v: &Value) -> Result<(), StateError> {
-        Self::slow(kind).await;
-        self.0.put_record(kind, k, v).await
-    }
-    async fn create_record(&self, kind: &str, k: &str, v: &Value) -> Result<bool, StateError> {
-        Self::slow(kind).await;
-        self.0.create_record(kind, k, v).await
-    }
-    async fn get_record(&self, kind: &str, k: &str) -> Result<Option<Value>, StateError> {
-        self.0.get_record(kind, k).await
-    }
-    async fn list_records(&self, kind: &str) -> Result<Vec<(String, Value)>, StateError> {
-        self.0.list_records(kind).await
-    }
-    async fn delete_record(&self, kind: &str, k: &str) -> Result<(), StateError> {
-        self.0.delete_record(kind, k).await
-    }
-    async fn delete_record_if(&self, kind: &str, k: &str, v: &Value) -> Result<bool, StateError> {
-        self.0.delete_record_if(kind, k, v).await
-    }
-    async fn index_put(&self, i: &str, k: &str) -> Result<(), StateError> {
-        self.0.index_put(i, k).await
-    }
-    async fn index_delete(&self, i: &str, k: &str) -> Result<(), StateError> {
-        self.0.index_delete(i, k).await
-    }
-    async fn index_range(&self, i: &str, u: &str, l: usize) -> Result<Vec<String>, StateError> {
-        self.0.index_range(i, u, l).await
     }
 }
 
@@ -330,7 +258,10 @@ async fn a_close_intent_survives_a_killed_process_and_the_redelivery_closes_once
 #[tokio::test]
 async fn a_503_at_the_backstop_still_parks_the_event_and_marks_the_ticket_pending() {
     // A store slow to take unfinished work: the park and the mark come after the backstop.
-    let store = Arc::new(SlowWork(MemoryStore::new(Duration::from_secs(3600))));
+    let store = Arc::new(Observed::new(
+        MemoryStore::new(Duration::from_secs(3600)),
+        SlowWork,
+    ));
     let app = spawn_app_with_store(store, |env| {
         env.insert("REQUEST_DEADLINE_SECONDS".into(), "1".into());
     })

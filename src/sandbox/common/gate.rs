@@ -142,6 +142,10 @@ impl Gate {
         self.lock().down = down;
     }
 
+    pub(crate) fn clear_faults(&self) {
+        self.lock().faults.retain(|f| f.forever);
+    }
+
     pub(crate) fn push_fault(&self, fault: Fault) {
         self.lock().faults.push_back(fault);
     }

@@ -129,6 +129,11 @@ impl<S> FakeServer<S> {
         self.gate().set_down(down);
     }
 
+    /// Drops the queued faults that have not fired yet (those set `forever` stay).
+    pub fn clear_faults(&self) {
+        self.gate().clear_faults();
+    }
+
     /// Queues a fault: the next matching request gets it instead of normal service.
     pub fn push_fault(&self, f: Fault) {
         self.gate().push_fault(f);

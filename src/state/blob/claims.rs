@@ -95,17 +95,22 @@ impl BlobStore {
             owner: owner.to_string(),
             expires_at_ms: now_ms() + hold.as_millis() as u64,
         };
-        let taken = match self.read::<ClaimRecord>(name).await? {
-            None => self.write(name, &mine, None).await?,
-            // The owner died or overran: take it over, conditionally on what we saw.
-            Some(held) if held.value.expires_at_ms <= now_ms() => {
-                tracing::warn!(claim = key, "taking over an expired claim");
-                self.write(name, &mine, Some(&held.etag)).await?
-            }
-            Some(held) => {
-                let left = held.value.expires_at_ms.saturating_sub(now_ms());
-                return Ok(Err(Some(Duration::from_millis(left))));
-            }
+        // Create-if-absent first: a free claim (the usual case) costs one write and no read.
+        let taken = match self.write(name, &mine, None).await? {
+            Some(etag) => Some(etag),
+            None => match self.read::<ClaimRecord>(name).await? {
+                // Freed between the two calls.
+                None => self.write(name, &mine, None).await?,
+                // The owner died or overran: take it over, conditionally on what we saw.
+                Some(held) if held.value.expires_at_ms <= now_ms() => {
+                    tracing::warn!(claim = key, "taking over an expired claim");
+                    self.write(name, &mine, Some(&held.etag)).await?
+                }
+                Some(held) => {
+                    let left = held.value.expires_at_ms.saturating_sub(now_ms());
+                    return Ok(Err(Some(Duration::from_millis(left))));
+                }
+            },
         };
         Ok(match taken {
             Some(etag) => {

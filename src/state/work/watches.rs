@@ -57,6 +57,13 @@ pub struct Watch {
     /// actions before posting it again (CONTRACT §13).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doubt: Option<String>,
+    /// The incident's reference and account, as linked when the watch began (so a check needs
+    /// no read of the link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The incident's account (CONTRACT §8.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
     /// Its failed checks.
     #[serde(flatten, default)]
     pub tries: Attempts,
@@ -77,13 +84,31 @@ pub enum WatchPlan {
 }
 
 impl Work<'_> {
-    /// Starts watching a linked ticket (create-if-absent: kept if already watched), due now.
-    pub async fn watch(&self, ticket_id: u64) -> Result<(), StateError> {
-        let now = now_ms();
+    /// Starts watching a ticket linked to `reference` (create-if-absent: kept if already
+    /// watched), due now.
+    pub async fn watch(
+        &self,
+        ticket_id: u64,
+        reference: &str,
+        account_id: Option<&str>,
+    ) -> Result<(), StateError> {
+        self.watch_due_at(ticket_id, Some((reference, account_id)), now_ms())
+            .await
+    }
+
+    /// Starts watching a ticket, due at `due_ms` (create-if-absent).
+    pub async fn watch_due_at(
+        &self,
+        ticket_id: u64,
+        link: Option<(&str, Option<&str>)>,
+        due_ms: u64,
+    ) -> Result<(), StateError> {
         let watch = Watch {
             ticket_id,
-            due_ms: now,
-            last_activity_ms: now,
+            due_ms,
+            last_activity_ms: now_ms(),
+            reference: link.map(|(r, _)| r.to_owned()),
+            account_id: link.and_then(|(_, a)| a.map(str::to_owned)),
             ..Watch::default()
         };
         if self
@@ -92,7 +117,7 @@ impl Work<'_> {
             .await?
         {
             self.store
-                .index_put(WATCH_DUE, &due_key(now, ticket_id))
+                .index_put(WATCH_DUE, &due_key(due_ms, ticket_id))
                 .await?;
         }
         Ok(())
@@ -102,7 +127,7 @@ impl Work<'_> {
     /// had been dropped.
     pub async fn rearm_watch(&self, ticket_id: u64) -> Result<(), StateError> {
         match self.watched(ticket_id).await? {
-            None => self.watch(ticket_id).await,
+            None => self.watch_due_at(ticket_id, None, now_ms()).await,
             Some(watch) if watch.due_ms > now_ms() => {
                 let now = now_ms();
                 let moved = Watch {
@@ -281,7 +306,7 @@ mod tests {
         let work =
             Work::new(&store, Duration::from_secs(3600)).with_retry_base(Duration::from_secs(60));
         for ticket in 1..=5 {
-            work.watch(ticket).await.unwrap();
+            work.watch(ticket, "cf|s|x", None).await.unwrap();
         }
         let due = work.due_watches(10).await.unwrap();
         assert_eq!(due.len(), 5);
@@ -309,7 +334,7 @@ mod tests {
     async fn a_failing_watch_backs_off_and_drops_out_at_its_limit() {
         let store = MemoryStore::new(Duration::from_secs(3600));
         let work = Work::new(&store, Duration::from_secs(3600)).with_retry_base(Duration::ZERO);
-        work.watch(7).await.unwrap();
+        work.watch(7, "cf|s|x", None).await.unwrap();
         let mut kept = true;
         for _ in 0..super::super::MAX_ATTEMPTS {
             let watch = work.due_watches(1).await.unwrap().remove(0);
@@ -334,7 +359,7 @@ mod tests {
     async fn a_closed_watch_is_dropped_after_the_watch_days_and_rearmed_when_reopened() {
         let store = MemoryStore::new(Duration::from_secs(3600));
         let work = Work::new(&store, Duration::from_secs(3600)).with_retry_base(Duration::ZERO);
-        work.watch(9).await.unwrap();
+        work.watch(9, "cf|s|x", None).await.unwrap();
         let watch = work.due_watches(1).await.unwrap().remove(0);
         assert!(
             work.reschedule(&watch, WatchPlan::Closed(Duration::from_secs(86_400)))

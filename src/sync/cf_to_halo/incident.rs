@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::http::Deadline;
 use crate::settings::TestEvents;
 use crate::sync::mapping;
-use crate::sync::notes::{ambiguous, halo_note_present};
+use crate::sync::notes::halo_note_present;
 use serde_json::json;
 
 impl CfToHalo {
@@ -52,8 +52,9 @@ impl CfToHalo {
         .await
     }
 
-    /// The re-delivery note, once: after an earlier attempt whose outcome was unknown, only when
-    /// the ticket does not have it yet (CONTRACT §13).
+    /// The re-delivery note, once: the post is marked in doubt before it is made (a process
+    /// killed during it leaves the mark), and an attempt that finds the mark posts only when the
+    /// ticket does not have the note yet (CONTRACT §13).
     async fn add_note(
         &self,
         ticket_id: u64,
@@ -69,18 +70,10 @@ impl CfToHalo {
         {
             return Ok(());
         }
-        match self
-            .halo
+        work.set_progress(event_id, &doubt).await?;
+        self.halo
             .add_private_note(ticket_id, &note, &self.settings.note_outcome, deadline)
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                if ambiguous(&e) {
-                    work.set_progress(event_id, &doubt).await?;
-                }
-                Err(e.into())
-            }
-        }
+            .await?;
+        Ok(())
     }
 }

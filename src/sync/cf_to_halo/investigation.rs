@@ -13,7 +13,7 @@ use crate::http::{Deadline, UpstreamError};
 use crate::settings::{InvestigationAction, NoteMode, TestEvents};
 use crate::sync::close::close_ticket;
 use crate::sync::mapping;
-use crate::sync::notes::{ambiguous, halo_note_present};
+use crate::sync::notes::halo_note_present;
 
 /// Whether an earlier delivery of the event wrote its note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,8 +133,17 @@ impl CfToHalo {
         let present = state == NoteState::InDoubt
             && halo_note_present(&self.halo, ticket_id, note_html, deadline).await?;
         if !present {
-            let posted = self
-                .halo
+            // Marked in doubt before the post: a process killed during it leaves the mark.
+            let doubt = json!({ "ticketId": ticket_id, "doubt": true });
+            if state != NoteState::InDoubt
+                && let Err(e) = self.work().set_progress(event_id, &doubt).await
+            {
+                return Err(UpstreamError::unavailable(
+                    crate::http::System::Halo,
+                    format!("note doubt not recorded: {e}"),
+                ));
+            }
+            self.halo
                 .add_note(
                     ticket_id,
                     note_html,
@@ -142,16 +151,7 @@ impl CfToHalo {
                     mode == NoteMode::Private,
                     deadline,
                 )
-                .await;
-            if let Err(e) = posted {
-                if ambiguous(&e) {
-                    let doubt = json!({ "ticketId": ticket_id, "doubt": true });
-                    if let Err(store) = self.work().set_progress(event_id, &doubt).await {
-                        tracing::warn!(event_id, error = %store, "note doubt not recorded");
-                    }
-                }
-                return Err(e);
-            }
+                .await?;
         }
         if let Err(e) = self.work().set_progress(event_id, &written).await {
             // Only a re-delivery after a failed action would note twice.

@@ -189,7 +189,10 @@ impl CfToHalo {
             .store
             .link(reference, ticket_id, incident.account_id.as_deref())
             .await?;
-        self.work().watch(owner).await?;
+        if owner == ticket_id {
+            let account = incident.account_id.as_deref();
+            self.work().watch(owner, reference, account).await?;
+        }
         Ok(owner)
     }
 }

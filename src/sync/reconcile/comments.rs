@@ -2,12 +2,14 @@
 //! watched ticket that is due (at most `RECONCILE_MAX_TICKETS`, the longest due first): every new
 //! comment that is not the bridge's own and not blank becomes one Halo note, oldest first; a
 //! closing comment closes the ticket with `HALO_CLOSE_ON_CF_CLOSE=true`. A check that fails backs
-//! off that one ticket; a ticket closed on both sides is left alone until it is dropped.
+//! off that one ticket; a ticket closed on both sides gets one last look (so a comment made just
+//! before the close is not lost) and is then left alone until it is dropped or re-opened.
 
 use super::{Run, Step};
 use crate::contraforce::client::{ContraForceClient, IncidentAt};
 use crate::error::ApiError;
 use crate::settings::NoteMode;
+use crate::state::Link;
 use crate::state::work::{Watch, WatchPlan};
 use crate::sync::close::close_ticket;
 use crate::sync::halo_to_cf::{HaloToCf, parse_reference};
@@ -17,7 +19,7 @@ use crate::sync::notes::{ambiguous, halo_note_present};
 /// What checking one watched ticket came to.
 enum Check {
     /// Scheduled by this plan.
-    Plan(Watch, WatchPlan),
+    Plan(Box<Watch>, WatchPlan),
     /// Another delivery holds the ticket right now: left due for the next run.
     Busy,
 }
@@ -60,7 +62,7 @@ impl Run<'_> {
             }
             let ticket_id = watch.ticket_id;
             let (watch, plan) = match self.check_ticket(halo_to_cf, cf, watch).await {
-                Ok(Check::Plan(watch, plan)) => (watch, plan),
+                Ok(Check::Plan(watch, plan)) => (*watch, plan),
                 Ok(Check::Busy) => continue,
                 Err((watch, e)) => {
                     if let Some(stop) = self.stops(STEP, &e) {
@@ -92,22 +94,35 @@ impl Run<'_> {
             Ok(sync) => sync,
             Err(e) => return Err((watch, e.into())),
         };
-        if sync.close_mirrored {
-            return Ok(Check::Plan(watch, WatchPlan::Closed(keep)));
+        // Closed on both sides: after one last look (a comment made just before the close is
+        // still copied), the ticket is left alone until it is dropped or re-opened.
+        if sync.close_mirrored && watch.closed_at_ms != 0 {
+            return Ok(Check::Plan(Box::new(watch), WatchPlan::Closed(keep)));
         }
-        let link = match store.link_for_ticket(ticket_id).await {
-            Ok(link) => link,
-            Err(e) => return Err((watch, e.into())),
+        let closing = sync.close_mirrored;
+        // The watch knows its incident; only a watch from before that reads the link.
+        let link = match &watch.reference {
+            Some(reference) => Some(Link {
+                reference: reference.clone(),
+                account_id: watch.account_id.clone(),
+            }),
+            None => match store.link_for_ticket(ticket_id).await {
+                Ok(link) => link,
+                Err(e) => return Err((watch, e.into())),
+            },
         };
         let incident = link
             .as_ref()
             .and_then(|l| Some((parse_reference(&l.reference)?, l.account_id.as_deref())));
         // No longer linked (the ticket is gone from Halo): dropped once idle like a closed one.
         let Some((incident, account)) = incident else {
-            return Ok(Check::Plan(watch, WatchPlan::Closed(keep)));
+            return Ok(Check::Plan(Box::new(watch), WatchPlan::Closed(keep)));
         };
         let Some(workspace) = halo_to_cf.settings().cf.workspace_for(account) else {
-            return Ok(Check::Plan(watch, WatchPlan::Checked { activity: false }));
+            return Ok(Check::Plan(
+                Box::new(watch),
+                WatchPlan::Checked { activity: false },
+            ));
         };
         let at = IncidentAt {
             workspace,
@@ -124,7 +139,14 @@ impl Run<'_> {
         };
         let result = self.copy_comments(halo_to_cf, cf, watch, at).await;
         claim.release().await;
-        result.map(|(watch, activity)| Check::Plan(watch, WatchPlan::Checked { activity }))
+        result.map(|(watch, activity)| {
+            let plan = if closing {
+                WatchPlan::Closed(keep)
+            } else {
+                WatchPlan::Checked { activity }
+            };
+            Check::Plan(Box::new(watch), plan)
+        })
     }
 
     /// The ticket's claim is held: copy what is new, recording each comment once it is done.
@@ -167,13 +189,19 @@ impl Run<'_> {
                             halo_note_present(&self.halo, ticket_id, &html, deadline).await
                         );
                     if !present {
+                        // Marked in doubt before the post: a process killed during it leaves
+                        // the mark, and the next check lists the ticket's notes first.
+                        if !in_doubt {
+                            watch.doubt = Some(comment.id.clone());
+                            attempt!(work.set_watch(&watch).await);
+                        }
                         let posted = self
                             .halo
                             .add_note(ticket_id, &html, &settings.note_outcome, private, deadline)
                             .await;
                         if let Err(e) = posted {
-                            if ambiguous(&e) {
-                                watch.doubt = Some(comment.id.clone());
+                            if !ambiguous(&e) {
+                                watch.doubt = None;
                                 attempt!(work.set_watch(&watch).await);
                             }
                             return Err((watch, e.into()));
