@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::halo::auth::TokenCache;
 use crate::halo::lookup::tickets_of;
-use crate::halo::model::{Action, Ticket, first_record, flex_id, list_items};
+use crate::halo::model::{Action, Ticket, flex_id, list_items};
 use crate::http::budget::{Budget, Permit, Priority};
 use crate::http::retry::{Idempotency, RetryPolicy};
 use crate::http::{self, Deadline, System, UpstreamError};
@@ -70,6 +70,10 @@ pub struct HaloClient {
     lane: Option<Arc<Budget>>,
     /// Calls sent by this copy (a run's `haloCalls`).
     sent: Arc<AtomicU64>,
+    /// The batching queues, shared by every copy (CONTRACT §12).
+    pub(super) queues: Arc<crate::halo::batched::Queues>,
+    /// `HALO_CALL_SAVINGS`.
+    call_savings: bool,
 }
 
 impl HaloClient {
@@ -80,6 +84,7 @@ impl HaloClient {
         budget: Arc<Budget>,
         secrets: Arc<Secrets>,
     ) -> Self {
+        let (batch_max, call_savings) = (conn.batch_max, conn.call_savings);
         Self {
             api: conn.api_base_url.clone(),
             external_ref_field_id: conn.external_ref_field_id,
@@ -91,6 +96,21 @@ impl HaloClient {
             retry: RetryPolicy::default(),
             lane: None,
             sent: Arc::new(AtomicU64::new(0)),
+            queues: Arc::new(crate::halo::batched::Queues::new(batch_max)),
+            call_savings,
+        }
+    }
+
+    /// Whether the webhook and sweep savings are on (`HALO_CALL_SAVINGS`, default on).
+    pub fn call_savings(&self) -> bool {
+        self.call_savings
+    }
+
+    /// The same client on the process's budget alone.
+    pub(super) fn without_lane(&self) -> HaloClient {
+        HaloClient {
+            lane: None,
+            ..self.clone()
         }
     }
 
@@ -244,43 +264,6 @@ impl HaloClient {
         .await
     }
 
-    /// Creates one ticket; its id, and its `lastactiondate` when Halo's answer shows it (the
-    /// newest action the ticket had at creation, on Halo's own clock).
-    pub async fn create_ticket(
-        &self,
-        ticket: &Value,
-        permit: Option<&Permit>,
-        deadline: Deadline,
-    ) -> Result<Created, UpstreamError> {
-        let body = json!([ticket]);
-        let answer = self
-            .call(
-                Method::POST,
-                "Tickets",
-                |r| r.json(&body),
-                Idempotency::Unsafe,
-                permit,
-                deadline,
-            )
-            .await?;
-        let record = first_record(&answer);
-        let id = record
-            .and_then(|o| o.get("id"))
-            .and_then(flex_id)
-            .filter(|id| *id > 0)
-            .ok_or_else(|| {
-                UpstreamError::unavailable_after_send(
-                    System::Halo,
-                    "create answer has no ticket id",
-                )
-            })?;
-        let last_action = record
-            .and_then(|o| o.get("lastactiondate"))
-            .and_then(Value::as_str)
-            .and_then(halo_time_ticks);
-        Ok(Created { id, last_action })
-    }
-
     /// Adds a private note to a ticket.
     pub async fn add_private_note(
         &self,
@@ -291,34 +274,6 @@ impl HaloClient {
     ) -> Result<(), UpstreamError> {
         self.add_note(ticket_id, note_html, outcome, true, deadline)
             .await
-    }
-
-    /// Adds a note to a ticket, private (`hiddenfromuser`) or public.
-    pub async fn add_note(
-        &self,
-        ticket_id: u64,
-        note_html: &str,
-        outcome: &NoteOutcome,
-        private: bool,
-        deadline: Deadline,
-    ) -> Result<(), UpstreamError> {
-        let mut action =
-            json!({ "ticket_id": ticket_id, "hiddenfromuser": private, "note_html": note_html });
-        match outcome {
-            NoteOutcome::Id(id) => action["outcome_id"] = json!(id),
-            NoteOutcome::Name(name) => action["outcome"] = json!(name),
-        }
-        let body = json!([action]);
-        self.call(
-            Method::POST,
-            "Actions",
-            |r| r.json(&body),
-            Idempotency::Unsafe,
-            None,
-            deadline,
-        )
-        .await
-        .map(drop)
     }
 
     /// Changes fields of an existing ticket (`POST /Tickets` with its id): a close or a priority.

@@ -115,10 +115,26 @@ impl HaloClient {
         permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<Lookup, UpstreamError> {
+        let found = self
+            .scan_window(&[reference], since, permit, deadline)
+            .await?;
+        Ok(found.into_iter().next().unwrap_or(Lookup::Absent))
+    }
+
+    /// One date-window listing (from `since`) for several references at once: the lookups of
+    /// store misses that wait together share it (CONTRACT §12). One answer per reference, in order.
+    pub(super) async fn scan_window(
+        &self,
+        references: &[&str],
+        since: i64,
+        permit: Option<&Permit>,
+        deadline: Deadline,
+    ) -> Result<Vec<Lookup>, UpstreamError> {
         let from = utc_date_time(i128::from(since) * 1_000_000_000, 0);
         let size = PAGE_SIZE.to_string();
         let custom = self.external_ref_field_id.map(|id| id.to_string());
         let max_pages = self.lookup_max_pages;
+        let mut hits: Vec<Vec<Ticket>> = vec![Vec::new(); references.len()];
         for page_no in 1..=max_pages {
             let page = page_no.to_string();
             let mut query = vec![
@@ -136,24 +152,37 @@ impl HaloClient {
             let rows = self.ticket_page(&query, permit, deadline).await?;
             let full = rows.len() >= PAGE_SIZE;
             let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
-            let hits: Vec<Ticket> = rows
-                .into_iter()
-                .filter(|t| self.carries(t, reference))
-                .collect();
-            // In id order, later pages hold only higher ids; out of order, read on.
-            if !hits.is_empty() && (ordered || !full) {
-                return Ok(lowest(reference, &hits));
+            for row in rows {
+                for (i, reference) in references.iter().enumerate() {
+                    if self.carries(&row, reference) {
+                        hits[i].push(row.clone());
+                    }
+                }
             }
-            if !full {
-                return Ok(Lookup::Absent);
+            // In id order, later pages hold only higher ids: once every reference has a hit,
+            // the lowest of each is known. Out of order, read on.
+            let all_found = hits.iter().all(|h| !h.is_empty());
+            if !full || (all_found && ordered) {
+                return Ok(references
+                    .iter()
+                    .zip(&hits)
+                    .map(|(reference, found)| lowest(reference, found))
+                    .collect());
             }
         }
         tracing::warn!(
             pages = max_pages,
             from = %from,
-            "the reference lookup read HALO_LOOKUP_MAX_PAGES pages of tickets updated since the incident was created without reaching the end"
+            "a reference lookup read HALO_LOOKUP_MAX_PAGES pages of tickets updated since the incident was created without reaching the end"
         );
-        Ok(Lookup::Unsure { pages: max_pages })
+        Ok(references
+            .iter()
+            .zip(&hits)
+            .map(|(reference, found)| match lowest(reference, found) {
+                Lookup::Absent => Lookup::Unsure { pages: max_pages },
+                found => found,
+            })
+            .collect())
     }
 
     /// One page of `GET /Tickets` with this query, read as tickets; an answer that is not a list

@@ -1,5 +1,7 @@
 //! HaloPSA: OAuth token, API client, JSON model and the webhooks Halo sends us.
 pub mod auth;
+mod batch;
+pub mod batched;
 pub mod client;
 pub mod lookup;
 pub mod model;

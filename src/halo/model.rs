@@ -64,6 +64,8 @@ pub struct Ticket {
     pub has_been_closed: bool,
     /// The Halo client (customer) it belongs to.
     pub client_id: Option<u64>,
+    /// `lastactiondate`, in `halo_time_ticks`.
+    pub last_action: Option<i64>,
 }
 
 impl Ticket {
@@ -86,6 +88,10 @@ impl Ticket {
             status_name: text(o.get("status_name")).filter(|s| !s.is_empty()),
             has_been_closed: matches!(o.get("hasbeenclosed"), Some(Value::Bool(true))),
             client_id: o.get("client_id").and_then(flex_id),
+            last_action: o
+                .get("lastactiondate")
+                .and_then(Value::as_str)
+                .and_then(crate::halo::client::halo_time_ticks),
         })
     }
 

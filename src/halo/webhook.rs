@@ -79,6 +79,8 @@ pub struct Delivery {
     pub delivery_id: Option<String>,
     /// The event name, for the log.
     pub event: Option<String>,
+    /// The `ticket` object the payload carries, as sent.
+    pub ticket: Option<serde_json::Map<String, Value>>,
 }
 
 /// The body is not a JSON object.
@@ -115,10 +117,12 @@ pub fn parse(body: &[u8]) -> Result<Delivery, NotAnObject> {
         .get("event")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let ticket = root.get("ticket").and_then(Value::as_object).cloned();
     Ok(Delivery {
         ticket_id,
         delivery_id,
         event,
+        ticket,
     })
 }
 

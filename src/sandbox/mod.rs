@@ -14,8 +14,8 @@ pub use contraforce::{
     RouteStyles, SignedEvent, SigningFormat, StoredComment,
 };
 pub use halo::{
-    BetweenPages, FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle, ListShape,
-    RateLimit, RecordedRequest, WebhookAuth, WebhookResult, WriteFate, WriteKind,
+    ArrayAnswers, BetweenPages, FakeHalo, FakeHaloConfig, Fault, HaloAction, HaloTicket, IdStyle,
+    ListShape, RateLimit, RecordedRequest, WebhookAuth, WebhookResult, WriteFate, WriteKind,
 };
 
 /// Both fakes, started together on free loopback ports; clones share the same servers.

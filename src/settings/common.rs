@@ -42,6 +42,11 @@ pub struct HaloConnection {
     pub external_ref_field_id: Option<u64>,
     /// Most pages (of 100 tickets) one date-window lookup reads (CONTRACT §11.2).
     pub lookup_max_pages: u32,
+    /// `HALO_BATCH_MAX`: most tickets (or notes) one Halo call creates (CONTRACT §12).
+    pub batch_max: usize,
+    /// `HALO_CALL_SAVINGS` (not in the contract; for the benchmark's comparison): a webhook about
+    /// a ticket that shows it is not CF-linked costs no call, and the sweep skips the unchanged.
+    pub call_savings: bool,
 }
 
 /// The process-wide values, copied into [`super::Settings`].
@@ -107,6 +112,14 @@ pub(super) fn parse_halo_connection(
             "must be 1–1000 (each page is one Halo call of 100 tickets)",
         ));
     }
+    let batch_max = src.u64_or("HALO_BATCH_MAX", 20)?;
+    if !(1..=100).contains(&batch_max) {
+        return Err(SettingsError::new(
+            "HALO_BATCH_MAX",
+            "must be 1–100 (1 sends one ticket or note per call)",
+        ));
+    }
+    let call_savings = src.choice("HALO_CALL_SAVINGS", &[("on", true), ("off", false)])?;
     Ok(match (auth_url, api_base_url, client_id) {
         (Some(auth_url), Some(api_base_url), Some(client_id)) => Some(HaloConnection {
             auth_url,
@@ -116,6 +129,8 @@ pub(super) fn parse_halo_connection(
             scope,
             external_ref_field_id,
             lookup_max_pages: lookup_max_pages as u32,
+            batch_max: batch_max as usize,
+            call_savings,
         }),
         _ => None,
     })

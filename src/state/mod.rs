@@ -57,6 +57,9 @@ pub struct TicketSync {
     /// ticks since the epoch). The first listing of its actions raises the watermark to the highest action dated at
     /// or before it, the highest action id the ticket had at creation, then clears it.
     pub created_at: Option<i64>,
+    /// The ticket's `lastactiondate` (100 ns ticks) when the bridge last processed it: a sweep
+    /// that lists it unchanged since costs no call (CONTRACT §12).
+    pub seen_action: Option<i64>,
 }
 
 /// Held while one request works on one key. `release` frees it before the answer goes out;

@@ -127,7 +127,41 @@ impl HaloToCf {
         let Some(ticket_id) = delivery.ticket_id else {
             return Ok(HaloOutcome::Ignored("no ticket id in payload"));
         };
+        if self.shows_unlinked(delivery) && self.store.link_for_ticket(ticket_id).await?.is_none() {
+            tracing::debug!(
+                ticket_id,
+                "the payload shows a ticket that is not CF-linked: no call"
+            );
+            return Ok(HaloOutcome::Ignored("not a CF-linked ticket"));
+        }
         self.handle_ticket(ticket_id, delivery, deadline).await
+    }
+
+    /// Whether the payload's `ticket` object carries the reference field and shows no CF
+    /// reference in it: most of an MSP's tickets, answered without a Halo call (CONTRACT §12).
+    /// A payload without the field (event information only) takes the usual path.
+    fn shows_unlinked(&self, delivery: &Delivery) -> bool {
+        if !self.halo.call_savings() {
+            return false;
+        }
+        let Some(object) = &delivery.ticket else {
+            return false;
+        };
+        let field = self.settings.external_ref_field_id;
+        let carries_field = match field {
+            Some(id) => object
+                .get("customfields")
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|fields| {
+                    fields
+                        .iter()
+                        .any(|f| f.get("id").and_then(crate::halo::model::flex_id) == Some(id))
+                }),
+            None => object.contains_key("third_party_id_string"),
+        };
+        let reference =
+            Ticket::from_json(object).and_then(|t| t.reference(field).map(str::to_owned));
+        carries_field && reference.as_deref().and_then(parse_reference).is_none()
     }
 
     /// After a delivery: a 503 marks its ticket pending, so a reconcile run finishes it (CONTRACT
@@ -209,6 +243,11 @@ impl HaloToCf {
         let closed = self
             .mirror_close(&ticket, &incident, &mut sync, deadline)
             .await?;
+        // What the sweep compares with: a ticket listed later with no newer action is skipped.
+        if ticket.last_action.is_some() && sync.seen_action < ticket.last_action {
+            sync.seen_action = ticket.last_action;
+            self.store.set_ticket_sync(ticket_id, sync).await?;
+        }
         tracing::info!(
             ticket_id,
             forwarded,

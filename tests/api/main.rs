@@ -16,6 +16,7 @@ mod key_vault;
 mod layout;
 mod logs;
 mod never_wedges;
+mod one_call;
 mod packaging;
 mod process;
 mod properties;

@@ -50,6 +50,8 @@ pub(super) fn ticket_json_with(t: &HaloTicket, style: IdStyle, which: CustomFiel
         "status_id": t.status_id,
         "status_name": t.status_name,
         "hasbeenclosed": t.hasbeenclosed,
+        // Halo writes every field of the ticket, the external id empty when there is none.
+        "third_party_id_string": t.third_party_id_string.clone().unwrap_or_default(),
         "lastactiondate": updated,
         "last_update": updated,
         "use": "ticket",
@@ -58,10 +60,6 @@ pub(super) fn ticket_json_with(t: &HaloTicket, style: IdStyle, which: CustomFiel
         ("tickettype_id", t.tickettype_id.map(Value::from)),
         ("client_id", t.client_id.map(Value::from)),
         ("priority_id", t.priority_id.map(Value::from)),
-        (
-            "third_party_id_string",
-            t.third_party_id_string.clone().map(Value::from),
-        ),
         ("team", t.team.clone().map(Value::from)),
         ("category_1", t.category_1.clone().map(Value::from)),
     ];

@@ -37,7 +37,8 @@ use self::state::{ActionDraft, State, expect_ticket, set_field};
 use super::common::{self, FakeServer};
 pub use super::common::{Fault, RateLimit, RecordedRequest};
 pub use model::{
-    BetweenPages, FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape, WriteFate, WriteKind,
+    ArrayAnswers, BetweenPages, FakeHaloConfig, HaloAction, HaloTicket, IdStyle, ListShape,
+    WriteFate, WriteKind,
 };
 pub use webhooks::{WebhookAuth, WebhookResult, sign};
 
@@ -246,6 +247,42 @@ impl FakeHalo {
     /// Counts for the life of the fake: neither `clear_requests` nor `set_rate_limit` resets it.
     pub fn rate_limited_count(&self) -> usize {
         self.gate().rate_limited_count()
+    }
+
+    /// How array POSTs with `returnall=true` are answered.
+    pub fn set_array_answers(&self, answers: ArrayAnswers) {
+        self.state().array_answers = answers;
+    }
+
+    /// Refuses (400) any ticket write whose summary contains `marker`: one bad object makes Halo
+    /// refuse the whole array it came in.
+    pub fn refuse_summaries_containing(&self, marker: Option<&str>) {
+        self.state().refused_summary = marker.map(str::to_owned);
+    }
+
+    /// Calls to `/auth` and `/api` by kind (`GET /api/Tickets`, `GET /api/Tickets/{id}`,
+    /// `POST /api/Tickets`, `GET /api/Actions`, `POST /api/Actions`, `POST /auth/token`, …).
+    pub fn calls_by_kind(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut kinds = std::collections::BTreeMap::new();
+        for r in self.requests() {
+            let path = r.path.to_ascii_lowercase();
+            let Some(rest) = path.strip_prefix("/api/").or(path.strip_prefix("/auth/")) else {
+                continue;
+            };
+            let resource = match rest.split_once('/') {
+                Some((name, _)) => format!("{name}/{{id}}"),
+                None => rest.to_owned(),
+            };
+            let prefix = if path.starts_with("/auth/") {
+                "/auth/"
+            } else {
+                "/api/"
+            };
+            *kinds
+                .entry(format!("{} {prefix}{resource}", r.method))
+                .or_insert(0) += 1;
+        }
+        kinds
     }
 
     /// Makes an automation add this public note to every ticket as it is created (in the same

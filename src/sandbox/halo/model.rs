@@ -47,6 +47,19 @@ pub enum WriteFate {
     Never,
 }
 
+/// How the fake answers an array POST with `returnall=true` (Halo documents little about
+/// arrays; the bridge must be exact under each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArrayAnswers {
+    /// Every result, in the order sent.
+    #[default]
+    InOrder,
+    /// Every result, in another order (reversed).
+    Shuffled,
+    /// Only the last result, as without `returnall`.
+    LastOnly,
+}
+
 /// Which write endpoint a lost answer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteKind {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::HaloService;
 use super::error::{ApiError, ApiResult, bad_json, halo_error};
+use super::model::ArrayAnswers;
 use super::state::State;
 
 /// Parsed query string with case-insensitive keys.
@@ -91,7 +92,7 @@ impl HaloService {
             .into_iter()
             .map(|write| apply(&mut state, write))
             .collect();
-        Ok(batch_answer(results, query))
+        Ok(batch_answer(results, query, state.array_answers))
     }
 }
 
@@ -110,13 +111,16 @@ pub(super) fn batch(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
     }
 }
 
-/// Halo answers a batch with its last result, or with all of them under `returnall=true`.
-fn batch_answer(mut results: Vec<Value>, query: &Query) -> Value {
-    if query.flag("returnall") {
-        Value::Array(results)
-    } else {
-        results.pop().unwrap_or(Value::Null)
+/// Halo answers a batch with its last result, or with all of them under `returnall=true` (in the
+/// order the fake is set to).
+fn batch_answer(mut results: Vec<Value>, query: &Query, answers: ArrayAnswers) -> Value {
+    if !query.flag("returnall") || answers == ArrayAnswers::LastOnly {
+        return results.pop().unwrap_or(Value::Null);
     }
+    if answers == ArrayAnswers::Shuffled {
+        results.reverse();
+    }
+    Value::Array(results)
 }
 
 /// An optional id field: absent/null → `None`; present but not an id → a 400.

@@ -40,6 +40,10 @@ pub(super) struct State {
     pub(super) default_order_by_update: bool,
     /// After serving this page of a paged ticket listing, this happens (once).
     pub(super) between_pages: Option<(usize, super::model::BetweenPages)>,
+    /// How array POSTs are answered.
+    pub(super) array_answers: super::model::ArrayAnswers,
+    /// A ticket write whose summary contains this is refused (one bad object in an array).
+    pub(super) refused_summary: Option<String>,
     /// A public note an automation adds to every new ticket as it is created, when set.
     pub(super) creation_note: Option<String>,
     /// Writes Halo completes late: when, and what.
@@ -99,6 +103,8 @@ impl State {
             undocumented: BTreeSet::new(),
             next_fate: Vec::new(),
             creation_note: None,
+            array_answers: super::model::ArrayAnswers::default(),
+            refused_summary: None,
             default_order_by_update: false,
             between_pages: None,
             late_writes: Vec::new(),

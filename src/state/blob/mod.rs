@@ -85,6 +85,12 @@ struct SyncRecord {
     doubt: Option<u64>,
     #[serde(rename = "createdAt", default, skip_serializing_if = "Option::is_none")]
     created_at: Option<i64>,
+    #[serde(
+        rename = "seenAction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    seen_action: Option<i64>,
 }
 
 fn now_ms() -> u64 {
@@ -495,6 +501,7 @@ impl StateStore for BlobStore {
                     closing: r.value.closing,
                     doubt: r.value.doubt,
                     created_at: r.value.created_at,
+                    seen_action: r.value.seen_action,
                 }
             }
             None => {
@@ -512,6 +519,7 @@ impl StateStore for BlobStore {
             closing: sync.closing,
             doubt: sync.doubt,
             created_at: sync.created_at,
+            seen_action: sync.seen_action,
         };
         let known = self
             .sync_etags

@@ -5,6 +5,7 @@
 use super::CfToHalo;
 use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
+use crate::halo::batched::NewTicket;
 use crate::halo::lookup::{Lookup, window_start};
 use crate::http::{Deadline, UpstreamError};
 use crate::state::StateStore;
@@ -81,19 +82,14 @@ impl CfToHalo {
     ) -> Result<Option<Found>, ApiError> {
         let now = (crate::clock::now_nanos() / 1_000_000_000) as i64;
         let since = window_start(incident.created_at.as_deref(), now);
-        // The lookup and the create are reserved together, so a new incident never finds the
-        // budget gone between its two calls; when the budget is short, the most severe incident
-        // goes first.
+        // When the budget is short, the most severe incident goes first; lookups and creates
+        // that wait together leave together (CONTRACT §12).
         let priority = severity_rank(&incident.severity);
-        let permit = self
-            .halo
-            .reserve(1 + u32::from(create), priority, deadline)
-            .await?;
         // Our ledger had no answer: Halo may still have the ticket (a lost state, or a create
         // that failed after Halo made it), so look before creating.
         match self
             .halo
-            .find_ticket(reference, since, Some(&permit), deadline)
+            .lookup(reference, since, priority, deadline)
             .await?
         {
             Lookup::Found(ticket_id) => {
@@ -127,12 +123,12 @@ impl CfToHalo {
             work.doubt_create(reference, now_ms() + grace.as_millis() as u64)
                 .await?;
         }
-        let ticket = mapping::ticket(incident, &self.settings.mapping);
-        match self
-            .halo
-            .create_ticket(&ticket, Some(&permit), deadline)
-            .await
-        {
+        let new = NewTicket {
+            ticket: mapping::ticket(incident, &self.settings.mapping),
+            reference: reference.to_owned(),
+            since,
+        };
+        match self.halo.create(new, priority, deadline).await {
             Ok(created) => {
                 let ticket_id = created.id;
                 tracing::info!(ticket_id, "created halo ticket");

@@ -197,10 +197,27 @@ impl Run<'_> {
         Step::Done
     }
 
+    /// Whether the bridge processed the ticket at or after its last action already: it costs no
+    /// call then (CONTRACT §12).
+    async fn unchanged(&self, ticket: &Ticket) -> Result<bool, ApiError> {
+        let Some(last) = ticket.last_action else {
+            return Ok(false);
+        };
+        if !self.halo.call_savings() {
+            return Ok(false);
+        }
+        let sync = self.reconcile.store.ticket_sync(ticket.id).await?;
+        Ok(sync.seen_action.is_some_and(|seen| seen >= last))
+    }
+
     /// One listed ticket; `Some` when the run must stop.
     async fn sweep_ticket(&mut self, halo_to_cf: &HaloToCf, ticket: &Ticket) -> Option<Step> {
         const STEP: &str = "sweep";
-        let result = match self.linked(halo_to_cf, ticket).await {
+        let linked = match self.linked(halo_to_cf, ticket).await {
+            Ok(true) => self.unchanged(ticket).await.map(|same| !same),
+            other => other,
+        };
+        let result = match linked {
             Ok(false) => return None,
             Ok(true) => {
                 halo_to_cf

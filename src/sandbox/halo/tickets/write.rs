@@ -128,6 +128,11 @@ impl State {
         obj: &Map<String, Value>,
     ) -> Result<TicketWrite, ApiError> {
         let fields = HaloTicketFields::parse(obj)?;
+        if let (Some(refused), Some(summary)) = (&self.refused_summary, &fields.summary)
+            && summary.contains(refused.as_str())
+        {
+            return Err(halo_error(400, "The summary is not allowed"));
+        }
         match opt_id(obj, "id")?.filter(|id| *id != 0) {
             Some(id) if self.tickets.contains_key(&id) => Ok(TicketWrite::Update(id, fields)),
             Some(_) => Err(not_found("Ticket")),
