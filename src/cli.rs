@@ -1,6 +1,6 @@
 //! Command line: `serve` (what the Functions host runs), `demo`, `sandbox`, the operator tools
 //! (`halo-lookup`, `send-test-event`, `check-config`, `reconcile`, `status`, `replay`) and the
-//! benchmarks (`bench`, `bench-burst`, `bench-storm`).
+//! benchmarks (`bench`, `bench-burst`, `bench-storm`, `bench-day`, `bench-reconcile`) and `chaos`.
 
 use std::process::ExitCode;
 
@@ -45,6 +45,9 @@ pub enum Command {
     /// timer every few seconds and reports tickets, 429s, Halo calls and time to ticket by
     /// severity (exit code 1 when a target is missed).
     BenchStorm(crate::bench::StormArgs),
+    /// Benchmark: one simulated day of an MSP, run as the bridge runs and one Halo call per
+    /// object: Halo calls by kind, per hour and in the busiest five minutes against their targets.
+    BenchDay(crate::bench::DayArgs),
     /// Benchmark: one Reconcile run on Azurite with thousands of idle linked tickets and a few
     /// changed ones: store reads, Halo and ContraForce calls and seconds against their targets.
     ///
@@ -157,6 +160,7 @@ pub fn main() -> ExitCode {
         } => runtime.block_on(crate::bench::burst(incidents, calls, window_secs)),
         Command::BenchStorm(args) => runtime.block_on(crate::bench::storm(args)),
         Command::BenchReconcile(args) => runtime.block_on(crate::bench::reconcile(args)),
+        Command::BenchDay(args) => runtime.block_on(crate::bench::day(args)),
         Command::Chaos(args) => runtime.block_on(crate::chaos::run(args)),
         Command::HaloLookup { json, tables } => {
             runtime.block_on(crate::tools::halo_lookup::run(tables, json))

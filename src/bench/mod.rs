@@ -2,6 +2,7 @@
 //! per benchmark (`burst`, `storm`, `suite`); the pieces they share beside them.
 
 mod burst;
+mod day;
 mod handler;
 mod load;
 mod phases;
@@ -13,6 +14,7 @@ mod suite;
 use serde_json::{Value, json};
 
 pub use burst::burst;
+pub use day::{DayArgs, day};
 pub use reconcile::{ReconcileBenchArgs, reconcile};
 pub use storm::{StormArgs, storm};
 pub use suite::{BenchArgs, bench};

@@ -7,32 +7,47 @@
 //! object (the batch is split until the bad object is alone and gets the error it would get
 //! alone).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::batch::{Queue, Work, timed_out};
+use super::batch::{Queue, STORM_LINGER, Work, timed_out};
 use super::client::{Created, HaloClient};
+use super::creates::{FindReply, Unshown};
 use super::lookup::Lookup;
-use super::model::{Ticket, flex_id, list_items};
 use crate::http::budget::Priority;
 use crate::http::retry::Idempotency;
 use crate::http::{Deadline, UpstreamError};
 use crate::settings::NoteOutcome;
 
-/// A ticket to create.
-#[derive(Debug, Clone)]
+/// Runs after the lookup found nothing, just before the create is sent: the caller records that
+/// a create may be under way (CONTRACT §13). An error keeps the create unsent and is its result.
+pub type BeforeCreate =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), UpstreamError>> + Send>> + Send + Sync>;
+
+/// A ticket to find, else create.
+#[derive(Clone)]
 pub struct NewTicket {
     /// The element of the create array.
     pub ticket: Value,
-    /// Its reference, which the answer is matched by.
+    /// Its reference, which lookups and the answer are matched by.
     pub reference: String,
     /// Where a listing that looks for it starts (Unix seconds, `lookup::window_start`).
     pub since: i64,
+    /// Run before its create is sent.
+    pub before_create: Option<BeforeCreate>,
+}
+
+impl std::fmt::Debug for NewTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewTicket")
+            .field("reference", &self.reference)
+            .field("since", &self.since)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A note to add.
@@ -48,33 +63,54 @@ pub struct NewNote {
     pub private: bool,
 }
 
-type LookupResult = Result<Lookup, UpstreamError>;
-type CreateResult = Result<Created, UpstreamError>;
+/// What finding or creating an incident's ticket came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FoundOrCreated {
+    /// Halo had it (the lowest id carrying the reference).
+    Found(u64),
+    /// It was made now.
+    Created(Created),
+}
+
+pub(super) type LookupResult = Result<Lookup, UpstreamError>;
+pub(super) type FindResult = Result<FoundOrCreated, UpstreamError>;
 type NoteResult = Result<(), UpstreamError>;
 
 /// The process's queues (one of each kind, shared by every copy of the client).
 pub(super) struct Queues {
     lookups: Queue<(String, i64), LookupResult>,
-    creates: Queue<NewTicket, CreateResult>,
+    pub(super) finds: Queue<NewTicket, FindReply>,
     notes: Queue<NewNote, NoteResult>,
+    /// Tickets created by a call whose answer did not show them, found by the next lookup.
+    pub(super) unshown: Mutex<Vec<Unshown>>,
 }
 
 impl Queues {
     pub(super) fn new(max: usize) -> Self {
         Self {
             lookups: Queue::new(max),
-            creates: Queue::new(max),
-            notes: Queue::new(max),
+            finds: Queue::new(max).lingering(STORM_LINGER),
+            notes: Queue::new(max).lingering(STORM_LINGER),
+            unshown: Mutex::default(),
         }
     }
 }
 
-type Boxed<T> = Pin<Box<dyn Future<Output = Vec<T>> + Send>>;
+/// Whether a listing may start from what the process read of the window lately.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Memory {
+    /// Yes (creates: the window the storm keeps adding to).
+    Recent,
+    /// No: a create in doubt, or an event that only looks, reads Halo afresh.
+    Fresh,
+}
+
+pub(super) type Boxed<T> = Pin<Box<dyn Future<Output = Vec<T>> + Send>>;
 
 impl HaloClient {
     /// The client a batch's calls go through: the process's budget, not a run's lane (a run's
     /// requests join the same queues as everyone's).
-    fn leader(&self) -> HaloClient {
+    pub(super) fn leader(&self) -> HaloClient {
         self.without_lane()
     }
 
@@ -90,8 +126,11 @@ impl HaloClient {
         let leader = self.leader();
         let work: Work<(String, i64), LookupResult> = Arc::new(move |items, deadline, priority| {
             let leader = leader.clone();
-            Box::pin(async move { leader.lookup_batch(items, deadline, priority).await })
-                as Boxed<_>
+            Box::pin(async move {
+                leader
+                    .lookup_batch(items, Memory::Fresh, deadline, priority)
+                    .await
+            }) as Boxed<_>
         });
         self.queues
             .lookups
@@ -102,25 +141,6 @@ impl HaloClient {
                 work,
                 || Err(timed_out()),
             )
-            .await
-    }
-
-    /// Creates a ticket; creates that wait together leave in one call.
-    pub async fn create(
-        &self,
-        new: NewTicket,
-        priority: Priority,
-        deadline: Deadline,
-    ) -> CreateResult {
-        let leader = self.leader();
-        let work: Work<NewTicket, CreateResult> = Arc::new(move |items, deadline, priority| {
-            let leader = leader.clone();
-            Box::pin(async move { leader.create_batch(items, deadline, priority).await })
-                as Boxed<_>
-        });
-        self.queues
-            .creates
-            .submit(new, priority, deadline, work, || Err(timed_out()))
             .await
     }
 
@@ -153,9 +173,10 @@ impl HaloClient {
             .await
     }
 
-    async fn lookup_batch(
+    pub(super) async fn lookup_batch(
         &self,
         items: Vec<(String, i64)>,
+        memory: Memory,
         deadline: Deadline,
         priority: Priority,
     ) -> Vec<LookupResult> {
@@ -171,120 +192,20 @@ impl HaloClient {
         }
         let since = items.iter().map(|(_, s)| *s).min().unwrap_or_default();
         let references: Vec<&str> = items.iter().map(|(r, _)| r.as_str()).collect();
-        match self
-            .scan_window(&references, since, Some(&permit), deadline)
-            .await
-        {
+        let scanned = match memory {
+            Memory::Recent => {
+                self.scan_recent(&references, since, Some(&permit), deadline)
+                    .await
+            }
+            Memory::Fresh => {
+                self.scan_window(&references, since, Some(&permit), deadline)
+                    .await
+            }
+        };
+        match scanned {
             Ok(found) => found.into_iter().map(Ok).collect(),
             Err(e) => vec![Err(e); items.len()],
         }
-    }
-
-    /// `POST /Tickets?returnall=true` with every ticket; each result matched by reference.
-    fn create_batch(
-        &self,
-        items: Vec<NewTicket>,
-        deadline: Deadline,
-        priority: Priority,
-    ) -> Pin<Box<dyn Future<Output = Vec<CreateResult>> + Send + '_>> {
-        Box::pin(async move {
-            let permit = match self.reserve(1, priority, deadline).await {
-                Ok(permit) => permit,
-                Err(e) => return vec![Err(e); items.len()],
-            };
-            let body = Value::Array(items.iter().map(|i| i.ticket.clone()).collect());
-            let answer = self
-                .call(
-                    Method::POST,
-                    "Tickets",
-                    |r| r.query(&[("returnall", "true")]).json(&body),
-                    Idempotency::Unsafe,
-                    Some(&permit),
-                    deadline,
-                )
-                .await;
-            match answer {
-                Ok(answer) => self.match_created(&items, &answer, deadline).await,
-                // One bad object may refuse the whole array: halves, until it is alone.
-                Err(e @ (UpstreamError::Rejected { .. } | UpstreamError::NotFound { .. }))
-                    if items.len() > 1 =>
-                {
-                    tracing::info!(objects = items.len(), error = %e, "halo refused a batch of creates: splitting it");
-                    let mut items = items;
-                    let second = items.split_off(items.len() / 2);
-                    let mut results = self.create_batch(items, deadline, priority).await;
-                    results.extend(self.create_batch(second, deadline, priority).await);
-                    results
-                }
-                Err(e) => vec![Err(e); items.len()],
-            }
-        })
-    }
-
-    /// Each request's ticket in Halo's answer, found by its reference; the ones the answer does
-    /// not show (Halo answered only the last object) by one listing.
-    async fn match_created(
-        &self,
-        items: &[NewTicket],
-        answer: &Value,
-        deadline: Deadline,
-    ) -> Vec<CreateResult> {
-        let records: Vec<&serde_json::Map<String, Value>> = match answer {
-            Value::Object(o) => vec![o],
-            other => list_items(other, "tickets")
-                .iter()
-                .filter_map(Value::as_object)
-                .collect(),
-        };
-        let mut by_reference: HashMap<String, Created> = HashMap::new();
-        for record in records {
-            let Some(ticket) = Ticket::from_json(record) else {
-                continue;
-            };
-            let Some(reference) = ticket.reference(self.external_ref_field_id) else {
-                continue;
-            };
-            let id = record.get("id").and_then(flex_id).unwrap_or(ticket.id);
-            by_reference.entry(reference.to_owned()).or_insert(Created {
-                id,
-                last_action: ticket.last_action,
-            });
-        }
-        let missing: Vec<&NewTicket> = items
-            .iter()
-            .filter(|i| !by_reference.contains_key(&i.reference))
-            .collect();
-        if !missing.is_empty() {
-            let since = missing.iter().map(|i| i.since).min().unwrap_or_default();
-            let references: Vec<&str> = missing.iter().map(|i| i.reference.as_str()).collect();
-            match self.scan_window(&references, since, None, deadline).await {
-                Ok(found) => {
-                    for (reference, lookup) in references.iter().zip(found) {
-                        if let Lookup::Found(id) = lookup {
-                            by_reference.insert(
-                                (*reference).to_owned(),
-                                Created {
-                                    id,
-                                    last_action: None,
-                                },
-                            );
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "created tickets not found by listing"),
-            }
-        }
-        items
-            .iter()
-            .map(|i| {
-                by_reference.get(&i.reference).copied().ok_or_else(|| {
-                    UpstreamError::unavailable_after_send(
-                        crate::http::System::Halo,
-                        "the create answer does not show this ticket",
-                    )
-                })
-            })
-            .collect()
     }
 
     /// `POST /Actions?returnall=true` with every note. Halo checks an array whole before it

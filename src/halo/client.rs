@@ -74,6 +74,8 @@ pub struct HaloClient {
     pub(super) queues: Arc<crate::halo::batched::Queues>,
     /// `HALO_CALL_SAVINGS`.
     call_savings: bool,
+    /// The last window of recently updated tickets read (shared by every copy).
+    pub(super) recent: Arc<crate::halo::recent::Recent>,
 }
 
 impl HaloClient {
@@ -98,6 +100,7 @@ impl HaloClient {
             sent: Arc::new(AtomicU64::new(0)),
             queues: Arc::new(crate::halo::batched::Queues::new(batch_max)),
             call_savings,
+            recent: Arc::default(),
         }
     }
 

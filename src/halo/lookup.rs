@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::client::{HaloClient, PAGE_SIZE};
 use super::model::{Ticket, list_items};
+use super::recent::Seen;
 use crate::clock::utc_date_time;
 use crate::http::budget::Permit;
 use crate::http::retry::Idempotency;
@@ -121,8 +122,8 @@ impl HaloClient {
         Ok(found.into_iter().next().unwrap_or(Lookup::Absent))
     }
 
-    /// One date-window listing (from `since`) for several references at once: the lookups of
-    /// store misses that wait together share it (CONTRACT §12). One answer per reference, in order.
+    /// The tickets carrying each reference among those updated since `since`, by one listing
+    /// for them all.
     pub(super) async fn scan_window(
         &self,
         references: &[&str],
@@ -130,11 +131,28 @@ impl HaloClient {
         permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<Vec<Lookup>, UpstreamError> {
+        let (found, _) = self
+            .scan_window_seen(references, since, permit, deadline)
+            .await?;
+        Ok(found)
+    }
+
+    /// [`HaloClient::scan_window`], and what it read, to remember (none when Halo did not keep
+    /// the id order asked for).
+    pub(super) async fn scan_window_seen(
+        &self,
+        references: &[&str],
+        since: i64,
+        permit: Option<&Permit>,
+        deadline: Deadline,
+    ) -> Result<(Vec<Lookup>, Option<Seen>), UpstreamError> {
         let from = utc_date_time(i128::from(since) * 1_000_000_000, 0);
         let size = PAGE_SIZE.to_string();
         let custom = self.external_ref_field_id.map(|id| id.to_string());
         let max_pages = self.lookup_max_pages;
         let mut hits: Vec<Vec<Ticket>> = vec![Vec::new(); references.len()];
+        let mut seen = Seen::new(since);
+        let (mut highest, mut in_order) = (0, true);
         for page_no in 1..=max_pages {
             let page = page_no.to_string();
             let mut query = vec![
@@ -151,8 +169,12 @@ impl HaloClient {
             }
             let rows = self.ticket_page(&query, permit, deadline).await?;
             let full = rows.len() >= PAGE_SIZE;
-            let ordered = rows.windows(2).all(|w| w[0].id < w[1].id);
+            let ordered = rows.windows(2).all(|w| w[0].id < w[1].id)
+                && rows.first().is_none_or(|r| r.id > highest);
+            in_order &= ordered;
             for row in rows {
+                seen.add(&row, self.external_ref_field_id);
+                highest = highest.max(row.id);
                 for (i, reference) in references.iter().enumerate() {
                     if self.carries(&row, reference) {
                         hits[i].push(row.clone());
@@ -163,11 +185,13 @@ impl HaloClient {
             // the lowest of each is known. Out of order, read on.
             let all_found = hits.iter().all(|h| !h.is_empty());
             if !full || (all_found && ordered) {
-                return Ok(references
+                seen.read_up_to(highest);
+                let found = references
                     .iter()
                     .zip(&hits)
                     .map(|(reference, found)| lowest(reference, found))
-                    .collect());
+                    .collect();
+                return Ok((found, in_order.then_some(seen)));
             }
         }
         tracing::warn!(
@@ -175,19 +199,21 @@ impl HaloClient {
             from = %from,
             "a reference lookup read HALO_LOOKUP_MAX_PAGES pages of tickets updated since the incident was created without reaching the end"
         );
-        Ok(references
+        seen.read_up_to(highest);
+        let found = references
             .iter()
             .zip(&hits)
             .map(|(reference, found)| match lowest(reference, found) {
                 Lookup::Absent => Lookup::Unsure { pages: max_pages },
                 found => found,
             })
-            .collect())
+            .collect();
+        Ok((found, in_order.then_some(seen)))
     }
 
     /// One page of `GET /Tickets` with this query, read as tickets; an answer that is not a list
     /// is an error, never "no ticket" (that would create a duplicate).
-    async fn ticket_page(
+    pub(super) async fn ticket_page(
         &self,
         query: &[(&str, &str)],
         permit: Option<&Permit>,

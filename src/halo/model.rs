@@ -111,6 +111,23 @@ impl Ticket {
             .or(self.thirdpartynumber.as_deref())
     }
 
+    /// Every reference this ticket carries, in any field the bridge reads one from.
+    pub fn references(&self, field_id: Option<u64>) -> Vec<&str> {
+        let custom = field_id.into_iter().flat_map(|field| {
+            self.custom_fields
+                .iter()
+                .filter(move |(id, v)| *id == field && !v.is_empty())
+                .map(|(_, v)| v.as_str())
+        });
+        let mut all: Vec<&str> = custom
+            .chain(self.third_party_id_string.as_deref())
+            .chain(self.thirdpartynumber.as_deref())
+            .filter(|r| !r.is_empty())
+            .collect();
+        all.dedup();
+        all
+    }
+
     /// Whether this ticket carries `reference` in any field the bridge reads it from.
     pub fn carries(&self, reference: &str, field_id: Option<u64>) -> bool {
         let custom = field_id.is_some_and(|field| {

@@ -51,6 +51,9 @@ pub struct ReconcileSettings {
     /// `RECONCILE_RETRY_SECONDS`: the base of every back-off (a failed item waits base ×
     /// 2^(attempts − 1), an idle watched ticket base × 2^(idle checks), each at most 360 × base).
     pub retry_base: Duration,
+    /// `RECONCILE_SWEEP_OVERLAP_SECONDS`: how far before its mark the sweep looks, for clock skew
+    /// between Halo and us.
+    pub sweep_overlap: Duration,
 }
 
 /// An NCRONTAB expression with seconds (six fields), or a `hh:mm:ss` interval.
@@ -121,6 +124,7 @@ pub(super) fn parse(src: &mut Source) -> Result<ReconcileSettings, SettingsError
     let max_tickets = bounded(src, "RECONCILE_MAX_TICKETS", 200, 0..=10_000)?;
     let watch_days = bounded(src, "RECONCILE_WATCH_DAYS", 30, 1..=3650)?;
     let retry_base = bounded(src, "RECONCILE_RETRY_SECONDS", 60, 0..=3600)?;
+    let sweep_overlap = bounded(src, "RECONCILE_SWEEP_OVERLAP_SECONDS", 120, 0..=3600)?;
     let comments_to_halo = src.choice("CF_COMMENTS_TO_HALO", &NoteMode::CHOICES)?;
     let close_on_cf_close = src.choice(
         "HALO_CLOSE_ON_CF_CLOSE",
@@ -141,6 +145,7 @@ pub(super) fn parse(src: &mut Source) -> Result<ReconcileSettings, SettingsError
         close_on_cf_close,
         watch_days: Duration::from_secs(watch_days * 86_400),
         retry_base: Duration::from_secs(retry_base),
+        sweep_overlap: Duration::from_secs(sweep_overlap),
     })
 }
 

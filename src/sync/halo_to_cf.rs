@@ -134,7 +134,59 @@ impl HaloToCf {
             );
             return Ok(HaloOutcome::Ignored("not a CF-linked ticket"));
         }
-        self.handle_ticket(ticket_id, delivery, deadline).await
+        let known = self.payload_ticket(delivery, ticket_id);
+        self.handle_ticket(ticket_id, delivery, known, deadline)
+            .await
+    }
+
+    /// A ticket a sweep listed, processed as a delivery would be; the listed row stands in for
+    /// a read of the ticket when it is current enough ([`HaloToCf::current_enough`]).
+    pub async fn handle_listed(
+        &self,
+        ticket: &Ticket,
+        deadline: Deadline,
+    ) -> Result<HaloOutcome, ApiError> {
+        let delivery = Delivery {
+            ticket_id: Some(ticket.id),
+            ..Delivery::default()
+        };
+        let known = self.halo.call_savings().then(|| ticket.clone());
+        self.handle_ticket(ticket.id, &delivery, known, deadline)
+            .await
+    }
+
+    /// The payload's ticket, when it carries the reference field (a full ticket object).
+    fn payload_ticket(&self, delivery: &Delivery, ticket_id: u64) -> Option<Ticket> {
+        if !self.halo.call_savings() {
+            return None;
+        }
+        let object = delivery.ticket.as_ref()?;
+        if !self.carries_reference_field(object) {
+            return None;
+        }
+        Ticket::from_json(object).filter(|t| t.id == ticket_id)
+    }
+
+    /// Whether a ticket Halo sent us (a webhook's, a listing's row) can stand in for reading it
+    /// (CONTRACT §12): it is not older than what the bridge processed last, and it shows no close
+    /// or re-open to act on. A ticket that shows one is read again, so a delivery that arrives
+    /// late with an old state never mirrors a close or a re-open.
+    fn current_enough(&self, ticket: &Ticket, sync: &TicketSync) -> bool {
+        let (Some(last), Some(_)) = (ticket.last_action, ticket.status_id) else {
+            return false;
+        };
+        let closed = self.shows_closed(ticket);
+        sync.seen_action.is_none_or(|seen| last >= seen)
+            && !sync.closing
+            && closed == sync.close_mirrored
+    }
+
+    /// Whether the ticket is closed (a closed status, or Halo's flag).
+    fn shows_closed(&self, ticket: &Ticket) -> bool {
+        ticket.has_been_closed
+            || ticket
+                .status_id
+                .is_some_and(|s| self.settings.closed_status_ids.contains(&s))
     }
 
     /// Whether the payload's `ticket` object carries the reference field and shows no CF
@@ -148,7 +200,16 @@ impl HaloToCf {
             return false;
         };
         let field = self.settings.external_ref_field_id;
-        let carries_field = match field {
+        let reference =
+            Ticket::from_json(object).and_then(|t| t.reference(field).map(str::to_owned));
+        self.carries_reference_field(object)
+            && reference.as_deref().and_then(parse_reference).is_none()
+    }
+
+    /// Whether a ticket object carries the field the reference is kept in (so a missing
+    /// reference means "none", not "not sent").
+    fn carries_reference_field(&self, object: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self.settings.external_ref_field_id {
             Some(id) => object
                 .get("customfields")
                 .and_then(serde_json::Value::as_array)
@@ -158,10 +219,7 @@ impl HaloToCf {
                         .any(|f| f.get("id").and_then(crate::halo::model::flex_id) == Some(id))
                 }),
             None => object.contains_key("third_party_id_string"),
-        };
-        let reference =
-            Ticket::from_json(object).and_then(|t| t.reference(field).map(str::to_owned));
-        carries_field && reference.as_deref().and_then(parse_reference).is_none()
+        }
     }
 
     /// After a delivery: a 503 marks its ticket pending, so a reconcile run finishes it (CONTRACT
@@ -178,6 +236,7 @@ impl HaloToCf {
         &self,
         ticket_id: u64,
         delivery: &Delivery,
+        known: Option<Ticket>,
         deadline: Deadline,
     ) -> Result<HaloOutcome, ApiError> {
         let delivery_id = delivery.delivery_id.as_deref();
@@ -191,7 +250,9 @@ impl HaloToCf {
             .store
             .claim(&format!("ticket:{ticket_id}"), deadline, self.claim_hold)
             .await?;
-        let result = self.handle_claimed(ticket_id, delivery_id, deadline).await;
+        let result = self
+            .handle_claimed(ticket_id, delivery_id, known, deadline)
+            .await;
         // Freed before the answer goes out, so the next delivery never finds it held.
         claim.release().await;
         result
@@ -202,6 +263,7 @@ impl HaloToCf {
         &self,
         ticket_id: u64,
         delivery_id: Option<&str>,
+        known: Option<Ticket>,
         deadline: Deadline,
     ) -> Result<HaloOutcome, ApiError> {
         if let Some(id) = delivery_id
@@ -209,15 +271,31 @@ impl HaloToCf {
         {
             return Ok(HaloOutcome::Duplicate);
         }
-        let outcome = self.process(ticket_id, deadline).await?;
+        let outcome = self.process(ticket_id, known, deadline).await?;
         if let Some(id) = delivery_id {
             self.store.record_delivery(id).await?;
         }
         Ok(outcome)
     }
 
-    async fn process(&self, ticket_id: u64, deadline: Deadline) -> Result<HaloOutcome, ApiError> {
-        let ticket = match self.halo.get_ticket(ticket_id, deadline).await {
+    async fn process(
+        &self,
+        ticket_id: u64,
+        known: Option<Ticket>,
+        deadline: Deadline,
+    ) -> Result<HaloOutcome, ApiError> {
+        let known = match known {
+            Some(ticket) => {
+                let sync = self.store.ticket_sync(ticket_id).await?;
+                self.current_enough(&ticket, &sync).then_some(ticket)
+            }
+            None => None,
+        };
+        let read = match known {
+            Some(ticket) => Ok(ticket),
+            None => self.halo.get_ticket(ticket_id, deadline).await,
+        };
+        let ticket = match read {
             Ok(t) => t,
             Err(UpstreamError::NotFound { .. }) => {
                 return Ok(HaloOutcome::Ignored("ticket not found"));
@@ -235,7 +313,16 @@ impl HaloToCf {
             Ok(incident) => incident,
             Err(reason) => return Ok(HaloOutcome::Ignored(reason)),
         };
-        let actions = self.halo.list_actions(ticket_id, deadline).await?;
+        let actions = match self.halo.list_actions(ticket_id, deadline).await {
+            Ok(actions) => actions,
+            // Deleted since Halo sent or listed it.
+            Err(UpstreamError::NotFound { .. }) => {
+                return Ok(HaloOutcome::Ignored("ticket not found"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Read again after the listing: a create's watermark may have landed meanwhile (CfToHalo
+        // raises it without this ticket's claim), and the listing is judged against the latest.
         let mut sync = self.store.ticket_sync(ticket_id).await?;
         let forwarded = self
             .forward_notes(ticket_id, &incident, &actions, &mut sync, deadline)
@@ -433,11 +520,7 @@ impl HaloToCf {
         sync: &mut TicketSync,
         deadline: Deadline,
     ) -> Result<bool, ApiError> {
-        let closed = ticket.has_been_closed
-            || ticket
-                .status_id
-                .is_some_and(|s| self.settings.closed_status_ids.contains(&s));
-        if !closed {
+        if !self.shows_closed(ticket) {
             // Re-opened: its next close is mirrored again, and its ContraForce comments are read
             // again. A close the bridge asked for and has not seen yet stays expected.
             if sync.close_mirrored {

@@ -230,8 +230,9 @@ async fn a_run_that_hits_its_budget_share_stops_and_the_next_run_finishes() {
         env.insert("RECONCILE_BUDGET_SHARE".into(), "0.5".into());
     })
     .await;
+    // A sweep reads one listing and each ticket's actions: 12 tickets take 13 calls.
     let mut tickets = Vec::new();
-    for n in 10..15 {
+    for n in 10..22 {
         let ticket = app.create_ticket(n).await;
         app.sandbox.halo.add_agent_note(
             ticket,
@@ -277,14 +278,18 @@ async fn a_run_that_hits_its_budget_share_stops_and_the_next_run_finishes() {
     }
     assert_eq!(
         runs[0]["complete"], false,
-        "5 tickets need more than one share: {runs:?}"
+        "12 tickets need more than one share: {runs:?}"
     );
     let forwarded: u64 = runs
         .iter()
         .map(|r| r["commentsForwarded"].as_u64().unwrap())
         .sum();
-    assert_eq!(forwarded, 5);
-    assert_eq!(app.sandbox.cf.comments().len(), 5, "each note exactly once");
+    assert_eq!(forwarded, 12);
+    assert_eq!(
+        app.sandbox.cf.comments().len(),
+        12,
+        "each note exactly once"
+    );
 }
 
 #[tokio::test]

@@ -68,6 +68,7 @@ pub(super) fn report(
     results: &[Sender],
     seen: &Seen,
     runs: &Runs,
+    refused: Option<usize>,
 ) -> bool {
     let n = args.incidents;
     let tickets = halo.tickets();
@@ -77,8 +78,11 @@ pub(super) fn report(
             *per_incident.entry(i).or_default() += 1;
         }
     }
-    let exactly_one = tickets.len() == n
-        && per_incident.len() == n
+    // The refused incident (refuse-all) has none: Halo rejected its ticket, alone.
+    let expected = n - usize::from(refused.is_some());
+    let exactly_one = tickets.len() == expected
+        && per_incident.len() == expected
+        && refused.is_none_or(|r| !per_incident.contains_key(&r))
         && per_incident.values().all(|count| *count == 1);
     let throttled = halo.rate_limited_count();
     let api_calls = halo.api_requests();
@@ -113,9 +117,20 @@ pub(super) fn report(
         .map(|level| secs(quantile(to_ticket(level), 0.9)))
         .collect();
     let (high, low) = (medians[0], medians[2]);
-    let high_first =
-        matches!((high, low), (Some(h), Some(l)) if h < l) || (high.is_some() && low.is_none());
-    let last_ticket = if ticket_at.iter().all(Option::is_some) {
+    // Severity orders who waits for the budget; when every call fit one window nobody waited
+    // for it, every severity left in the same calls, and High is only "not later" (within the
+    // half second a batch's calls take).
+    let budget_short = api_calls + token_calls > args.calls as usize;
+    let high_first = match (high, low) {
+        (Some(h), Some(l)) if budget_short => h < l,
+        (Some(h), Some(l)) => h <= l + Duration::from_millis(500),
+        (h, l) => h.is_some() && l.is_none(),
+    };
+    let all_made = ticket_at
+        .iter()
+        .enumerate()
+        .all(|(i, t)| t.is_some() || Some(i) == refused);
+    let last_ticket = if all_made {
         ticket_at
             .iter()
             .flatten()
@@ -124,6 +139,16 @@ pub(super) fn report(
     } else {
         None
     };
+    let last_post = results
+        .iter()
+        .map(|s| s.first_post.saturating_duration_since(start))
+        .max()
+        .unwrap_or_default();
+    // CONTRACT §12: the storm is absorbed within 15 s of its end (for a storm posted within
+    // 3 s, as the issue's, within about 15 s of its start).
+    let absorbed = last_ticket.is_some_and(|t| t <= last_post + Duration::from_secs(15));
+    let call_target = n as f64 * 0.1 + 5.0;
+    let calls_ok = (api_calls + token_calls) as f64 <= call_target;
 
     // A ticket whose sender never heard `created` was made by a Reconcile re-drive.
     let by_reconcile: Vec<usize> = (0..n)
@@ -146,10 +171,13 @@ pub(super) fn report(
     answers.sort();
     // A sender's last answer is `created`, `duplicate` (Reconcile got there first) or `503`
     // (it gave up); anything else, or a failed timer call, means the bridge misbehaved.
+    let refused_answer_ok = refused.is_none_or(|r| results[r].last.starts_with("502"));
     let ok = runs.errors.is_empty()
-        && answers
-            .iter()
-            .all(|(a, _)| matches!(*a, "created" | "duplicate" | "updated" | "503"));
+        && refused_answer_ok
+        && results.iter().enumerate().all(|(i, s)| {
+            Some(i) == refused
+                || matches!(s.last.as_str(), "created" | "duplicate" | "updated" | "503")
+        });
     // The fastest the budget allows: two calls per incident at `calls` per window plus the
     // handler's one-second safety margin.
     let floor = (2 * n) as f64 / f64::from(args.calls) * (args.window_secs + 1) as f64;
@@ -173,21 +201,24 @@ pub(super) fn report(
             Some(throttled == 0),
         ),
         row(
-            "Halo calls ÷ minimum",
+            "Halo calls",
             format!(
-                "{ratio:.3} ({api_calls} API + {token_calls} token; minimum {minimum} = 2 × {n} + {token_calls} token)"
+                "{} ({api_calls} API + {token_calls} token; {:?}; {ratio:.3} × the one-per-object minimum {minimum})",
+                api_calls + token_calls,
+                halo.calls_by_kind()
             ),
-            "",
-            None,
+            &format!("≤ 0.1 × {n} + 5 = {call_target:.0}"),
+            Some(calls_ok),
         ),
         row(
             "first post → last ticket",
             format!(
-                "{} (the budget allows no less than ~{floor:.0} s)",
-                secs(last_ticket)
+                "{} (last post at {:.1} s; one object per call, the budget allowed no less than ~{floor:.0} s)",
+                secs(last_ticket),
+                last_post.as_secs_f64()
             ),
-            "",
-            None,
+            "≤ 15 s after the last post",
+            Some(absorbed),
         ),
         row(
             "deliveries",
@@ -235,8 +266,21 @@ pub(super) fn report(
         ),
         row(
             "median time to ticket, High vs Low",
-            format!("High {}, Low {}", secs(high), secs(low)),
-            "High < Low",
+            format!(
+                "High {}, Low {}{}",
+                secs(high),
+                secs(low),
+                if budget_short {
+                    ""
+                } else {
+                    " (every call fit one budget window: no incident waited for it)"
+                }
+            ),
+            if budget_short {
+                "High < Low"
+            } else {
+                "High < Low + 0.5 s"
+            },
             Some(high_first),
         ),
         row(
@@ -253,7 +297,7 @@ pub(super) fn report(
         ),
     ];
     report::print(&rows, ok);
-    ok && exactly_one && throttled == 0 && high_first
+    ok && exactly_one && throttled == 0 && high_first && calls_ok && absorbed
 }
 
 #[cfg(test)]

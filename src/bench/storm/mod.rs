@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 
 use super::{CF_SECRET, incident};
 use crate::local::start_local;
-use crate::sandbox::RateLimit as HaloLimit;
+use crate::sandbox::{ArrayAnswers, RateLimit as HaloLimit};
 
 mod figures;
 mod senders;
 
 use figures::{Runs, Seen, record, watch_tickets};
-use senders::{event, fire_timer, send};
+pub(super) use senders::fire_timer;
+use senders::{event, send};
 
 /// How often the ticket watcher looks at the sandbox Halo: the resolution of time-to-ticket.
 const POLL: Duration = Duration::from_millis(200);
@@ -49,6 +50,35 @@ pub struct StormArgs {
     /// Stop waiting for the last tickets after this many seconds from the first post.
     #[arg(long, default_value_t = 900)]
     pub cap_secs: u64,
+    /// How the sandbox Halo answers arrays: in-order, shuffled, last-only, refuse-all (one
+    /// incident's ticket is refused, so its batch is split), or all (each in turn).
+    #[arg(long, default_value = "in-order")]
+    pub array: String,
+    /// Every sandbox Halo call takes this long (a hosted Halo's usual answer time).
+    #[arg(long, default_value_t = 200)]
+    pub halo_latency_ms: u64,
+    /// `HALO_BATCH_MAX` of the handler (1: one ticket per call, as before batching).
+    #[arg(long, default_value_t = 20)]
+    pub batch_max: usize,
+}
+
+/// The array behaviours `--array` names.
+fn behaviours(name: &str) -> Option<Vec<(&'static str, ArrayAnswers, bool)>> {
+    let all = [
+        ("in-order", ArrayAnswers::InOrder, false),
+        ("shuffled", ArrayAnswers::Shuffled, false),
+        ("last-only", ArrayAnswers::LastOnly, false),
+        ("refuse-all", ArrayAnswers::InOrder, true),
+    ];
+    match name {
+        "all" => Some(all.to_vec()),
+        one => all.iter().find(|(n, _, _)| *n == one).map(|b| vec![*b]),
+    }
+}
+
+/// The incident whose ticket Halo refuses in `refuse-all`: a Low one in the middle of the storm.
+pub(super) fn refused(n: usize) -> usize {
+    (n / 2) | 2
 }
 
 /// The incident's severity, by index: deterministic, so every run is the same storm.
@@ -76,20 +106,50 @@ pub(super) fn index_of(reference: &str) -> Option<usize> {
         .ok()
 }
 
-/// `bench-storm`: prints one line per Reconcile run, then the results table; exit 1 when a
-/// target is missed or the bridge answered something unexpected.
+/// `bench-storm`: prints one line per Reconcile run, then the results table, for each array
+/// behaviour asked for; exit 1 when a target is missed or the bridge answered something
+/// unexpected.
 pub async fn storm(args: StormArgs) -> ExitCode {
+    let Some(behaviours) = behaviours(&args.array) else {
+        eprintln!(
+            "bench-storm: --array is in-order, shuffled, last-only, refuse-all or all, not {:?}",
+            args.array
+        );
+        return ExitCode::from(2);
+    };
+    let mut verdicts = Vec::new();
+    for (name, answers, refuse) in behaviours {
+        println!("\n== array answers: {name} ==");
+        let passed = storm_once(&args, answers, refuse).await;
+        verdicts.push((name, passed));
+    }
+    if verdicts.len() > 1 {
+        println!("\n| array answers | every target met |\n|---|---|");
+        for (name, passed) in &verdicts {
+            println!("| {name} | {passed} |");
+        }
+    }
+    if verdicts.iter().all(|(_, passed)| *passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn storm_once(args: &StormArgs, answers: ArrayAnswers, refuse: bool) -> bool {
     let limit = format!("{}/{}", args.calls, args.window_secs);
+    let batch_max = args.batch_max.to_string();
     let local = start_local(&[
         ("CF_WEBHOOK_SECRET", CF_SECRET),
         ("HALO_RATE_LIMIT", &limit),
+        ("HALO_BATCH_MAX", &batch_max),
     ])
     .await;
     let local = match local {
         Ok(l) => l,
         Err(e) => {
             eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
+            return false;
         }
     };
     let (sandbox, url) = (local.sandbox, local.url);
@@ -98,6 +158,15 @@ pub async fn storm(args: StormArgs) -> ExitCode {
         window: Duration::from_secs(args.window_secs),
         retry_after: true,
     }));
+    sandbox.halo.set_array_answers(answers);
+    sandbox
+        .halo
+        .set_delay(Duration::from_millis(args.halo_latency_ms));
+    if refuse {
+        sandbox
+            .halo
+            .refuse_summaries_containing(Some(&senders::title(refused(args.incidents))));
+    }
     let n = args.incidents;
     let every = Duration::from_secs(args.reconcile_every_secs.max(1));
     let cap = Duration::from_secs(args.cap_secs);
@@ -113,9 +182,19 @@ pub async fn storm(args: StormArgs) -> ExitCode {
         args.retries
     );
     println!(
-        "       Reconcile fired every {} s until every incident has a ticket (cap {} s)\n",
+        "       Reconcile fired every {} s until every incident has a ticket (cap {} s);",
         every.as_secs(),
         cap.as_secs()
+    );
+    println!(
+        "       each Halo call takes {} ms, HALO_BATCH_MAX={}, arrays answered {answers:?}{}\n",
+        args.halo_latency_ms,
+        args.batch_max,
+        if refuse {
+            format!(" and incident {} refused", refused(n))
+        } else {
+            String::new()
+        }
     );
 
     // No proxy: everything is on loopback, whatever the environment says.
@@ -123,7 +202,7 @@ pub async fn storm(args: StormArgs) -> ExitCode {
         Ok(http) => http,
         Err(e) => {
             eprintln!("cannot build the HTTP client: {e}");
-            return ExitCode::FAILURE;
+            return false;
         }
     };
     let seen: Seen = Arc::new(Mutex::new(vec![None; n]));
@@ -150,7 +229,8 @@ pub async fn storm(args: StormArgs) -> ExitCode {
     let mut timer = tokio::time::interval_at((start + every).into(), every);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut runs = Runs::default();
-    while record(&sandbox.halo, &seen) < n && start.elapsed() < cap {
+    let expected = n - usize::from(refuse);
+    while record(&sandbox.halo, &seen) < expected && start.elapsed() < cap {
         tokio::select! {
             _ = timer.tick() => {}
             // Checked between firings too, so the storm ends as soon as the last ticket exists.
@@ -193,7 +273,7 @@ pub async fn storm(args: StormArgs) -> ExitCode {
             Ok(s) => results.push(s),
             Err(e) => {
                 eprintln!("a sender failed: {e}");
-                return ExitCode::FAILURE;
+                return false;
             }
         }
     }
@@ -201,14 +281,11 @@ pub async fn storm(args: StormArgs) -> ExitCode {
     watcher.abort();
     record(&sandbox.halo, &seen);
 
-    let passed = figures::report(&args, &sandbox.halo, start, &results, &seen, &runs);
+    let refused = refuse.then(|| refused(n));
+    let passed = figures::report(args, &sandbox.halo, start, &results, &seen, &runs, refused);
     local.handle.stop(false).await;
     sandbox.stop().await;
-    if passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    passed
 }
 
 #[cfg(test)]

@@ -15,12 +15,24 @@ use crate::sandbox::SignedEvent;
 /// failed connection.
 const DEFAULT_RETRY_AFTER: u64 = 30;
 
-/// Incident `n` as ContraForce sends it: the fixture under its own id, number and severity.
+/// Incident `n`'s title.
+pub(super) fn title(n: usize) -> String {
+    format!("Storm incident {n} of the attack")
+}
+
+/// Incident `n` as ContraForce sends it: the fixture under its own id, number, severity and
+/// title, created now (the storm is new: its lookups read the last few minutes of Halo).
 pub(super) fn event(fixture: &Value, n: usize) -> SignedEvent {
     let mut body = fixture.clone();
     body["data"]["incidentId"] = json!(incident_id(n));
     body["data"]["incidentNumber"] = json!(n + 1);
     body["data"]["severity"] = json!(severity(n));
+    body["data"]["title"] = json!(title(n));
+    body["data"]["createdAt"] = json!(
+        OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    );
     SignedEvent::new(format!("storm-event-{n}"), body, CF_SECRET)
 }
 
@@ -140,7 +152,7 @@ async fn attempt(
 }
 
 /// One firing of the timer: the run's summary, or why there is none.
-pub(super) async fn fire_timer(
+pub(in crate::bench) async fn fire_timer(
     http: &reqwest::Client,
     url: &str,
     every: Duration,

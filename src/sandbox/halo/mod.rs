@@ -260,8 +260,8 @@ impl FakeHalo {
         self.state().refused_summary = marker.map(str::to_owned);
     }
 
-    /// Calls to `/auth` and `/api` by kind (`GET /api/Tickets`, `GET /api/Tickets/{id}`,
-    /// `POST /api/Tickets`, `GET /api/Actions`, `POST /api/Actions`, `POST /auth/token`, …).
+    /// Calls to `/auth` and `/api` by kind, paths lower-cased as Halo matches them
+    /// (`GET /api/tickets`, `GET /api/tickets/{id}`, `POST /api/actions`, `POST /auth/token`, …).
     pub fn calls_by_kind(&self) -> std::collections::BTreeMap<String, usize> {
         let mut kinds = std::collections::BTreeMap::new();
         for r in self.requests() {

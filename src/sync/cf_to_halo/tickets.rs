@@ -5,11 +5,16 @@
 use super::CfToHalo;
 use crate::contraforce::webhook::Incident;
 use crate::error::ApiError;
-use crate::halo::batched::NewTicket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::halo::batched::{BeforeCreate, FoundOrCreated, NewTicket};
+use crate::halo::client::Created;
 use crate::halo::lookup::{Lookup, window_start};
-use crate::http::{Deadline, UpstreamError};
-use crate::state::StateStore;
-use crate::state::work::{now_ms, severity_rank};
+use crate::http::{Deadline, System, UpstreamError};
+use crate::state::work::{Work, now_ms, severity_rank};
+use crate::state::{StateError, StateStore};
 use crate::sync::mapping;
 
 /// Halo logs a new ticket as its action 1: the least a ticket we just created has. Actions Halo
@@ -85,32 +90,25 @@ impl CfToHalo {
         // When the budget is short, the most severe incident goes first; lookups and creates
         // that wait together leave together (CONTRACT §12).
         let priority = severity_rank(&incident.severity);
-        // Our ledger had no answer: Halo may still have the ticket (a lost state, or a create
-        // that failed after Halo made it), so look before creating.
-        match self
-            .halo
-            .lookup(reference, since, priority, deadline)
-            .await?
-        {
-            Lookup::Found(ticket_id) => {
-                tracing::info!(ticket_id, "found the incident's ticket in halo");
-                let owner = self.link(reference, ticket_id, incident).await?;
-                return Ok(Some(Found::LookedUp(owner)));
-            }
-            Lookup::Absent => {}
-            // A security incident never goes without a ticket for want of a complete search:
-            // the pages read held no ticket for it, so it is most likely new (README, "Halo as
-            // its published API defines it").
-            Lookup::Unsure { pages } => tracing::warn!(
-                pages,
-                "no ticket for the incident in the pages read; creating one (raise HALO_LOOKUP_MAX_PAGES if this repeats)"
-            ),
-        }
-        if !create {
-            return Ok(None);
-        }
         let work = self.work();
-        if let Some(until) = work.create_in_doubt(reference).await? {
+        let in_doubt = if create {
+            work.create_in_doubt(reference).await?
+        } else {
+            None
+        };
+        if !create || in_doubt.is_some() {
+            // Our ledger had no answer: Halo may still have the ticket (a lost state, or a
+            // create that failed after Halo made it), so look before anything else.
+            let lookup = self
+                .halo
+                .lookup(reference, since, priority, deadline)
+                .await?;
+            if let Lookup::Found(ticket_id) = lookup {
+                return self.found(reference, ticket_id, incident).await.map(Some);
+            }
+            let Some(until) = in_doubt else {
+                return Ok(None);
+            };
             let wait = until.saturating_sub(now_ms()).div_ceil(1000);
             tracing::warn!(
                 wait_secs = wait,
@@ -119,40 +117,26 @@ impl CfToHalo {
             return Err(ApiError::unavailable_for(wait.max(1)));
         }
         let grace = self.settings.create_grace;
-        if !grace.is_zero() {
-            work.doubt_create(reference, now_ms() + grace.as_millis() as u64)
-                .await?;
-        }
+        let marks = CreateMarks::default();
         let new = NewTicket {
             ticket: mapping::ticket(incident, &self.settings.mapping),
             reference: reference.to_owned(),
             since,
+            before_create: Some(marks.hook(self.store.clone(), reference, grace, deadline)),
         };
-        match self.halo.create(new, priority, deadline).await {
-            Ok(created) => {
-                let ticket_id = created.id;
-                tracing::info!(ticket_id, "created halo ticket");
-                let owner = self.link(reference, ticket_id, incident).await?;
-                if owner != ticket_id {
-                    tracing::error!(
-                        ticket_id,
-                        linked_ticket_id = owner,
-                        "a second halo ticket was created for an incident that has one: it is not linked"
-                    );
-                    return Ok(Some(Found::LookedUp(owner)));
-                }
-                raise_watermark(
-                    self.store.as_ref(),
-                    ticket_id,
-                    ACTIONS_AT_CREATION,
-                    created.last_action,
-                )
-                .await?;
-                if !grace.is_zero() {
-                    work.clear_create_doubt(reference).await?;
-                }
-                Ok(Some(Found::Created(ticket_id)))
+        let outcome = self.halo.find_or_create(new, priority, deadline).await;
+        if let Some(e) = marks.store_error() {
+            return Err(e.into());
+        }
+        let found = match outcome {
+            Ok(FoundOrCreated::Found(ticket_id)) => {
+                return self.found(reference, ticket_id, incident).await.map(Some);
             }
+            Ok(FoundOrCreated::Created(created)) => {
+                self.created(reference, created, incident).await?
+            }
+            // Halo had no ticket and no create was sent: nothing to wait for.
+            Err(e) if !marks.sent() => return Err(e.into()),
             Err(e) => {
                 let unknown = matches!(
                     e,
@@ -168,9 +152,53 @@ impl CfToHalo {
                 if !grace.is_zero() {
                     work.clear_create_doubt(reference).await?;
                 }
-                Err(e.into())
+                return Err(e.into());
             }
+        };
+        if !grace.is_zero() {
+            work.clear_create_doubt(reference).await?;
         }
+        Ok(Some(found))
+    }
+
+    /// Halo's lookup found the incident's ticket: it is linked.
+    async fn found(
+        &self,
+        reference: &str,
+        ticket_id: u64,
+        incident: &Incident,
+    ) -> Result<Found, ApiError> {
+        tracing::info!(ticket_id, "found the incident's ticket in halo");
+        let owner = self.link(reference, ticket_id, incident).await?;
+        Ok(Found::LookedUp(owner))
+    }
+
+    /// The ticket made now is linked, its watermark set at its creation.
+    async fn created(
+        &self,
+        reference: &str,
+        created: Created,
+        incident: &Incident,
+    ) -> Result<Found, ApiError> {
+        let ticket_id = created.id;
+        tracing::info!(ticket_id, "created halo ticket");
+        let owner = self.link(reference, ticket_id, incident).await?;
+        if owner != ticket_id {
+            tracing::error!(
+                ticket_id,
+                linked_ticket_id = owner,
+                "a second halo ticket was created for an incident that has one: it is not linked"
+            );
+            return Ok(Found::LookedUp(owner));
+        }
+        raise_watermark(
+            self.store.as_ref(),
+            ticket_id,
+            ACTIONS_AT_CREATION,
+            created.last_action,
+        )
+        .await?;
+        Ok(Found::Created(ticket_id))
     }
 
     /// Links the incident's ticket (with its account) and watches its ContraForce comments;
@@ -190,6 +218,72 @@ impl CfToHalo {
             self.work().watch(owner, reference, account).await?;
         }
         Ok(owner)
+    }
+}
+
+/// What became of one create's bookkeeping in the batch that carries it: whether its doubt
+/// marker was written and the create handed to Halo, or why not.
+#[derive(Default, Clone)]
+struct CreateMarks {
+    sent: Arc<AtomicBool>,
+    store_error: Arc<Mutex<Option<StateError>>>,
+}
+
+impl CreateMarks {
+    /// The hook run just before the create is sent: too late for its delivery ⇒ not sent (the
+    /// re-delivery looks again); else the reference is marked in doubt for `grace` first.
+    fn hook(
+        &self,
+        store: Arc<dyn StateStore>,
+        reference: &str,
+        grace: Duration,
+        deadline: Deadline,
+    ) -> BeforeCreate {
+        let (marks, reference) = (self.clone(), reference.to_owned());
+        Arc::new(move || {
+            let (marks, store, reference) = (marks.clone(), store.clone(), reference.clone());
+            Box::pin(async move {
+                if deadline.passed() {
+                    return Err(UpstreamError::Unavailable {
+                        system: System::Halo,
+                        retry_after: None,
+                        not_processed: true,
+                        reason: "the delivery's deadline passed before its create was sent".into(),
+                    });
+                }
+                if !grace.is_zero() {
+                    let until = now_ms() + grace.as_millis() as u64;
+                    let marked = Work::new(store.as_ref(), Duration::ZERO)
+                        .doubt_create(&reference, until)
+                        .await;
+                    if let Err(e) = marked {
+                        let reason = e.to_string();
+                        *marks.store_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return Err(UpstreamError::Unavailable {
+                            system: System::Halo,
+                            retry_after: None,
+                            not_processed: true,
+                            reason,
+                        });
+                    }
+                }
+                marks.sent.store(true, Ordering::SeqCst);
+                Ok(())
+            })
+        })
+    }
+
+    /// The create was handed to Halo (its outcome may be unknown).
+    fn sent(&self) -> bool {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// The doubt marker could not be written (the create was not sent).
+    fn store_error(&self) -> Option<StateError> {
+        self.store_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 

@@ -12,9 +12,6 @@ use crate::halo::webhook::Delivery;
 use crate::state::work::{RunSummary, SweepProgress, now_ms};
 use crate::sync::halo_to_cf::{HaloOutcome, HaloToCf, parse_reference};
 
-/// The sweep looks this far before its mark, for clock skew between us and Halo.
-const SWEEP_OVERLAP_SECS: i64 = 120;
-
 /// A Halo list-filter date: UTC `YYYY-MM-DDTHH:MM:SS`.
 fn halo_date(unix_secs: i64) -> String {
     utc_date_time(i128::from(unix_secs) * 1_000_000_000, 0)
@@ -124,7 +121,7 @@ impl Run<'_> {
         let mark = self.status.sweep_mark.unwrap_or(started - lookback);
         // An unfinished sweep resumes with its own start, at its page.
         let mut progress = self.status.sweep.take().unwrap_or(SweepProgress {
-            from: mark - SWEEP_OVERLAP_SECS,
+            from: mark - self.reconcile.settings.sweep_overlap.as_secs() as i64,
             started,
             page: 1,
             done: Vec::new(),
@@ -219,11 +216,7 @@ impl Run<'_> {
         };
         let result = match linked {
             Ok(false) => return None,
-            Ok(true) => {
-                halo_to_cf
-                    .handle(&delivery(ticket.id), self.item_deadline())
-                    .await
-            }
+            Ok(true) => halo_to_cf.handle_listed(ticket, self.item_deadline()).await,
             Err(e) => Err(e),
         };
         match result {
