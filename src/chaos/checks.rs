@@ -23,7 +23,11 @@ pub(super) fn check(world: &World, ledger: &Ledger, runs: Option<usize>) -> Vec<
     let cf = &world.sandbox.cf;
     let mut problems = Vec::new();
     if runs.is_none() {
-        problems.push("the timer never went quiet in 40 runs".into());
+        problems.push(format!(
+            "the timer never went quiet in {} runs and {} s",
+            super::QUIET_RUNS,
+            super::QUIET_AT_LEAST.as_secs()
+        ));
     }
     let tickets = halo.tickets();
     let comments = cf.comments();
