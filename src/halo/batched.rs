@@ -217,22 +217,8 @@ impl HaloClient {
         priority: Priority,
     ) -> Pin<Box<dyn Future<Output = Vec<NoteResult>> + Send + '_>> {
         Box::pin(async move {
-            let permit = match self.reserve(1, priority, deadline).await {
-                Ok(permit) => permit,
-                Err(e) => return vec![Err(e); items.len()],
-            };
             let body = Value::Array(items.iter().map(note_json).collect());
-            let answer = self
-                .call(
-                    Method::POST,
-                    "Actions",
-                    |r| r.query(&[("returnall", "true")]).json(&body),
-                    Idempotency::Unsafe,
-                    Some(&permit),
-                    deadline,
-                )
-                .await;
-            match answer {
+            match self.post_array("Actions", &body, priority, deadline).await {
                 Ok(_) => vec![Ok(()); items.len()],
                 Err(e @ (UpstreamError::Rejected { .. } | UpstreamError::NotFound { .. }))
                     if items.len() > 1 =>
@@ -247,6 +233,29 @@ impl HaloClient {
                 Err(e) => vec![Err(e); items.len()],
             }
         })
+    }
+}
+
+impl HaloClient {
+    /// `POST /{resource}?returnall=true` with an array (creates, notes): one call of the
+    /// process's budget, waited for at `priority`.
+    pub(super) async fn post_array(
+        &self,
+        resource: &str,
+        body: &Value,
+        priority: Priority,
+        deadline: Deadline,
+    ) -> Result<Value, UpstreamError> {
+        let permit = self.reserve(1, priority, deadline).await?;
+        self.call(
+            Method::POST,
+            resource,
+            |r| r.query(&[("returnall", "true")]).json(body),
+            Idempotency::Unsafe,
+            Some(&permit),
+            deadline,
+        )
+        .await
     }
 }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -27,7 +26,6 @@ use super::client::{Created, HaloClient};
 use super::lookup::Lookup;
 use super::model::{Ticket, flex_id, list_items};
 use crate::http::budget::Priority;
-use crate::http::retry::Idempotency;
 use crate::http::{Deadline, System, UpstreamError};
 
 /// How often tickets left for the next batch's lookup check that one is still coming (requests
@@ -291,22 +289,8 @@ impl HaloClient {
         priority: Priority,
     ) -> Pin<Box<dyn Future<Output = Vec<Made>> + Send + '_>> {
         Box::pin(async move {
-            let permit = match self.reserve(1, priority, deadline).await {
-                Ok(permit) => permit,
-                Err(e) => return items.iter().map(|_| Made::Failed(e.clone())).collect(),
-            };
             let body = Value::Array(items.iter().map(|i| i.ticket.clone()).collect());
-            let answer = self
-                .call(
-                    Method::POST,
-                    "Tickets",
-                    |r| r.query(&[("returnall", "true")]).json(&body),
-                    Idempotency::Unsafe,
-                    Some(&permit),
-                    deadline,
-                )
-                .await;
-            match answer {
+            match self.post_array("Tickets", &body, priority, deadline).await {
                 Ok(answer) => self.match_created(&items, &answer),
                 // One bad object may refuse the whole array: halves, until it is alone.
                 Err(e @ (UpstreamError::Rejected { .. } | UpstreamError::NotFound { .. }))

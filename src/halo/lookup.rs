@@ -146,28 +146,14 @@ impl HaloClient {
         permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<(Vec<Lookup>, Option<Seen>), UpstreamError> {
-        let from = utc_date_time(i128::from(since) * 1_000_000_000, 0);
-        let size = PAGE_SIZE.to_string();
-        let custom = self.external_ref_field_id.map(|id| id.to_string());
         let max_pages = self.lookup_max_pages;
         let mut hits: Vec<Vec<Ticket>> = vec![Vec::new(); references.len()];
         let mut seen = Seen::new(since);
         let (mut highest, mut in_order) = (0, true);
         for page_no in 1..=max_pages {
-            let page = page_no.to_string();
-            let mut query = vec![
-                ("lastupdatefromdate", from.as_str()),
-                ("includeclosed", "true"),
-                ("order", "id"),
-                ("orderdesc", "false"),
-                ("pageinate", "true"),
-                ("page_size", size.as_str()),
-                ("page_no", page.as_str()),
-            ];
-            if let Some(custom) = &custom {
-                query.push(("include_custom_fields", custom.as_str()));
-            }
-            let rows = self.ticket_page(&query, permit, deadline).await?;
+            let rows = self
+                .window_page(since, false, page_no, permit, deadline)
+                .await?;
             let full = rows.len() >= PAGE_SIZE;
             let ordered = rows.windows(2).all(|w| w[0].id < w[1].id)
                 && rows.first().is_none_or(|r| r.id > highest);
@@ -196,7 +182,7 @@ impl HaloClient {
         }
         tracing::warn!(
             pages = max_pages,
-            from = %from,
+            from = %utc_date_time(i128::from(since) * 1_000_000_000, 0),
             "a reference lookup read HALO_LOOKUP_MAX_PAGES pages of tickets updated since the incident was created without reaching the end"
         );
         seen.read_up_to(highest);
@@ -209,6 +195,35 @@ impl HaloClient {
             })
             .collect();
         Ok((found, in_order.then_some(seen)))
+    }
+
+    /// Page `page_no` of the tickets updated since `since` (Unix seconds), closed ones included,
+    /// in id order (`descending`: newest first), with the reference's custom field in
+    /// custom-field mode.
+    pub(super) async fn window_page(
+        &self,
+        since: i64,
+        descending: bool,
+        page_no: u32,
+        permit: Option<&Permit>,
+        deadline: Deadline,
+    ) -> Result<Vec<Ticket>, UpstreamError> {
+        let from = utc_date_time(i128::from(since) * 1_000_000_000, 0);
+        let (size, page) = (PAGE_SIZE.to_string(), page_no.to_string());
+        let custom = self.external_ref_field_id.map(|id| id.to_string());
+        let mut query = vec![
+            ("lastupdatefromdate", from.as_str()),
+            ("includeclosed", "true"),
+            ("order", "id"),
+            ("orderdesc", if descending { "true" } else { "false" }),
+            ("pageinate", "true"),
+            ("page_size", size.as_str()),
+            ("page_no", page.as_str()),
+        ];
+        if let Some(custom) = &custom {
+            query.push(("include_custom_fields", custom.as_str()));
+        }
+        self.ticket_page(&query, permit, deadline).await
     }
 
     /// One page of `GET /Tickets` with this query, read as tickets; an answer that is not a list

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use super::client::{HaloClient, PAGE_SIZE};
 use super::lookup::Lookup;
 use super::model::Ticket;
-use crate::clock::utc_date_time;
 use crate::http::budget::Permit;
 use crate::http::{Deadline, UpstreamError};
 
@@ -146,25 +145,11 @@ impl HaloClient {
         permit: Option<&Permit>,
         deadline: Deadline,
     ) -> Result<bool, UpstreamError> {
-        let from = utc_date_time(i128::from(seen.since) * 1_000_000_000, 0);
-        let size = PAGE_SIZE.to_string();
-        let custom = self.external_ref_field_id.map(|id| id.to_string());
         let mut highest = seen.top;
         for page_no in 1..=self.lookup_max_pages {
-            let page = page_no.to_string();
-            let mut query = vec![
-                ("lastupdatefromdate", from.as_str()),
-                ("includeclosed", "true"),
-                ("order", "id"),
-                ("orderdesc", "true"),
-                ("pageinate", "true"),
-                ("page_size", size.as_str()),
-                ("page_no", page.as_str()),
-            ];
-            if let Some(custom) = &custom {
-                query.push(("include_custom_fields", custom.as_str()));
-            }
-            let rows = self.ticket_page(&query, permit, deadline).await?;
+            let rows = self
+                .window_page(seen.since, true, page_no, permit, deadline)
+                .await?;
             if !rows.windows(2).all(|w| w[0].id > w[1].id) {
                 return Ok(false);
             }

@@ -10,17 +10,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// `GET /api/Tickets` calls, with their query strings.
-fn ticket_lists(app: &TestApp) -> Vec<String> {
-    app.sandbox
-        .halo
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path.eq_ignore_ascii_case("/api/Tickets"))
-        .map(|r| r.query)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_store_miss_asks_halo_by_third_party_id_string_in_one_call() {
     let app = spawn_app().await;

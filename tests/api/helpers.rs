@@ -457,3 +457,14 @@ pub async fn answer(r: reqwest::Response) -> (u16, Value) {
     let body = r.json().await.unwrap_or(Value::Null);
     (status, body)
 }
+
+/// The `GET /api/Tickets` listings sent so far (not the ticket reads), with their query strings.
+pub fn ticket_lists(app: &TestApp) -> Vec<String> {
+    app.sandbox
+        .halo
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.eq_ignore_ascii_case("/api/Tickets"))
+        .map(|r| r.query)
+        .collect()
+}

@@ -229,17 +229,6 @@ async fn a_run_with_nothing_to_do_makes_at_most_one_halo_call() {
     assert_eq!(run["commentsForwarded"], 1, "{run}");
 }
 
-/// The `GET /Tickets` listings sent so far (not the ticket reads).
-fn listings(app: &TestApp) -> Vec<String> {
-    app.sandbox
-        .halo
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path.eq_ignore_ascii_case("/api/Tickets"))
-        .map(|r| r.query)
-        .collect()
-}
-
 #[tokio::test]
 async fn a_storm_s_later_lookups_read_only_the_tickets_halo_numbered_since_and_still_find_them() {
     let app = spawn_app().await;
@@ -269,7 +258,7 @@ async fn a_storm_s_later_lookups_read_only_the_tickets_halo_numbered_since_and_s
             "incident {k}: exactly one ticket"
         );
     }
-    let read = listings(&app);
+    let read = ticket_lists(&app);
     let window_pages = read
         .iter()
         .filter(|q| q.contains("lastupdatefromdate"))
